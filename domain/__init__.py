@@ -1,0 +1,1 @@
+"""Tiergraph's business core: tables, import, evaluation and value scores; no GraphQL here."""

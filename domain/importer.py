@@ -1,0 +1,380 @@
+"""`tiergraph import DIR`: validate every row of every file, then write everything in one transaction.
+
+Idempotent by external id: a row equal to the stored record changes nothing, a different one updates it.
+Any bad row rejects the whole import, so the database is never half-imported.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from domain import import_rows as rows_
+from domain.import_rows import FILES, CsvFile, ImportFailed, RowProblem
+from domain.models import Complaint, Customer, Delivery, Interaction, Order, OrderLine, Product, SalesRep
+
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+CHUNK = 5000
+
+
+@dataclass
+class TableCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportReport:
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> int:
+        return sum(c.inserted + c.updated for c in self.tables.values())
+
+    def summary(self) -> str:
+        return ", ".join(f"{name}: +{c.inserted} ~{c.updated} ={c.unchanged}" for name, c in self.tables.items())
+
+
+def read_directory(directory: Path, progress: Progress | None = None) -> dict[str, list[Any]]:
+    """Parse every known CSV in `directory`; raises ImportFailed listing all bad rows."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ImportFailed([RowProblem(str(directory), 0, "is not a directory")])
+    if not (directory / "customers.csv").exists():
+        raise ImportFailed([RowProblem("customers.csv", 0, f"not found in {directory}")])
+    parsed: dict[str, list[Any]] = {}
+    problems: list[RowProblem] = []
+    names = [n for n in FILES if (directory / n).exists()]
+    for i, name in enumerate(names):
+        required, build = FILES[name]
+        reader = CsvFile(directory / name, required)
+        parsed[name] = reader.parse(build)
+        problems += reader.problems
+        if progress:
+            progress("read", i + 1, len(names))
+    if problems:
+        raise ImportFailed(problems)
+    return parsed
+
+
+def import_directory(engine: Engine, directory: Path, progress: Progress | None = None) -> ImportReport:
+    parsed = read_directory(directory, progress)
+    with engine.begin() as conn:  # one transaction: any problem below rolls back everything
+        report = _Writer(conn, parsed, progress).run()
+    return report
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+    if isinstance(b, str) and isinstance(a, date):  # SQLite may hand dates back as text in raw selects
+        return a.isoformat() == b
+    return a == b
+
+
+class _Writer:
+    def __init__(self, conn: Connection, parsed: dict[str, list[Any]], progress: Progress | None):
+        self.conn = conn
+        self.parsed = parsed
+        self.progress = progress
+        self.problems: list[RowProblem] = []
+        self.report = ImportReport()
+
+    # ---- generic upsert by natural key ----
+
+    def upsert(self, table: sa.Table, key: str, records: list[dict[str, Any]], label: str) -> dict[str, int]:
+        """Insert new records, update changed ones; returns key -> id for the whole table."""
+        counts = self.report.tables.setdefault(label, TableCounts())
+        if self.problems:  # a bad row was found: the import will be rejected, write nothing more
+            return self.ids(table, key)
+        columns = [c for c in (records[0].keys() if records else []) if c != key]
+        existing = {
+            row[0]: row for row in self.conn.execute(sa.select(table.c[key], table.c.id, *[table.c[c] for c in columns]))
+        }
+        inserts, updates = [], []
+        for rec in records:
+            old = existing.get(rec[key])
+            if old is None:
+                inserts.append(rec)
+            elif all(_same(rec[c], old[i + 2]) for i, c in enumerate(columns)):
+                counts.unchanged += 1
+            else:
+                updates.append({"_id": old[1], **{f"v_{c}": rec[c] for c in columns}})
+        for chunk in _chunks(inserts):
+            self.conn.execute(sa.insert(table), chunk)
+        if updates:
+            stmt = sa.update(table).where(table.c.id == sa.bindparam("_id")).values(
+                {c: sa.bindparam(f"v_{c}") for c in columns})
+            for chunk in _chunks(updates):
+                self.conn.execute(stmt, chunk)
+        counts.inserted += len(inserts)
+        counts.updated += len(updates)
+        return self.ids(table, key)
+
+    def ids(self, table: sa.Table, key: str) -> dict[str, int]:
+        return dict(self.conn.execute(sa.select(table.c[key], table.c.id)).all())
+
+    def problem(self, file: str, line: int, reason: str) -> None:
+        self.problems.append(RowProblem(file, line, reason))
+
+    def step(self, name: str, done: int, total: int) -> None:
+        if self.progress:
+            self.progress(name, done, total)
+
+    # ---- the import, in dependency order ----
+
+    def run(self) -> ImportReport:
+        steps = [self.reps, self.products, self.customers, self.orders, self.complaints, self.deliveries,
+                 self.interactions]
+        for i, step in enumerate(steps):
+            step()
+            if self.problems:
+                raise ImportFailed(sorted(self.problems, key=lambda p: (p.file, p.line)))
+            self.step("write", i + 1, len(steps))
+        return self.report
+
+    def reps(self) -> None:
+        rows = self._unique(self.parsed.get("reps.csv", []), "reps.csv", "external_id")
+        self.rep_ids = self.upsert(SalesRep.__table__, "external_id", [
+            {"external_id": r.external_id, "name": r.name, "email": r.email, "region": r.region} for r in rows
+        ], "sales_reps")
+
+    def products(self) -> None:
+        rows = self._unique(self.parsed.get("products.csv", []), "products.csv", "sku")
+        records = [{"sku": r.sku, "name": r.name, "unit_cost": r.unit_cost, "seasonal": r.seasonal} for r in rows]
+        if "products.csv" not in self.parsed:
+            # Without a product list, order lines define the products they name.
+            skus = sorted({line.sku for line in self.parsed.get("orders.csv", [])})
+            known = self.ids(Product.__table__, "sku")
+            records = [{"sku": s, "name": s, "unit_cost": None, "seasonal": False} for s in skus if s not in known]
+            self.report.tables.setdefault("products", TableCounts())
+            if records:
+                self.conn.execute(sa.insert(Product.__table__), records)
+                self.report.tables["products"].inserted += len(records)
+            self.product_ids = self.ids(Product.__table__, "sku")
+        else:
+            self.product_ids = self.upsert(Product.__table__, "sku", records, "products")
+        self.product_cost = dict(self.conn.execute(sa.select(Product.__table__.c.sku, Product.__table__.c.unit_cost)).all())
+
+    def customers(self) -> None:
+        rows: list[rows_.CustomerRow] = self._unique(self.parsed["customers.csv"], "customers.csv", "external_id")
+        first_order: dict[str, date] = {}
+        for line in self.parsed.get("orders.csv", []):
+            if line.customer not in first_order or line.ordered_at < first_order[line.customer]:
+                first_order[line.customer] = line.ordered_at
+        table = Customer.__table__
+        stored_created = dict(self.conn.execute(sa.select(table.c.external_id, table.c.created_at)).all())
+        records = []
+        for r in rows:
+            if r.owner_rep and r.owner_rep not in self.rep_ids:
+                self.problem("customers.csv", r.line, f"unknown owner rep '{r.owner_rep}'")
+            created = r.created_at or stored_created.get(r.external_id) or first_order.get(r.external_id) or date.today()
+            records.append({
+                "external_id": r.external_id, "name": r.name, "region": r.region, "industry": r.industry,
+                "size": r.size, "owner_rep_id": self.rep_ids.get(r.owner_rep) if r.owner_rep else None,
+                "seasonal": r.seasonal, "blocked_from": r.blocked_from, "created_at": created,
+                "attributes": r.attributes,
+            })
+        if self.problems:
+            return
+        self.customer_ids = self.upsert(table, "external_id", records, "customers")
+        self._link_customers(rows)
+
+    def _link_customers(self, rows: list[rows_.CustomerRow]) -> None:
+        """Parent and referrer links, set after every customer has an id (files may list children first)."""
+        table = Customer.__table__
+        current = {r[0]: (r[1], r[2]) for r in self.conn.execute(
+            sa.select(table.c.id, table.c.parent_id, table.c.referred_by_id))}
+        parents = {cid: p for cid, (p, _) in current.items()}
+        updates = []
+        for r in rows:
+            cid = self.customer_ids[r.external_id]
+            links = {}
+            for column, ref in (("parent_id", r.parent), ("referred_by_id", r.referred_by)):
+                if ref is None:
+                    links[column] = None
+                elif ref == r.external_id:
+                    self.problem("customers.csv", r.line, f"customer '{ref}' cannot be its own {column[:-3].replace('_', ' ')}")
+                elif ref not in self.customer_ids:
+                    self.problem("customers.csv", r.line, f"unknown customer '{ref}' in {column.replace('_id', '_external_id')}")
+                else:
+                    links[column] = self.customer_ids[ref]
+            if len(links) == 2:
+                parents[cid] = links["parent_id"]
+                if (links["parent_id"], links["referred_by_id"]) != current[cid]:
+                    updates.append({"_id": cid, "v_parent": links["parent_id"], "v_ref": links["referred_by_id"]})
+        by_id = {self.customer_ids[r.external_id]: r for r in rows}
+        for cid in by_id:
+            if _in_cycle(cid, parents):
+                self.problem("customers.csv", by_id[cid].line, "parent_external_id makes a cycle in the company hierarchy")
+        if updates and not self.problems:
+            stmt = sa.update(table).where(table.c.id == sa.bindparam("_id")).values(
+                parent_id=sa.bindparam("v_parent"), referred_by_id=sa.bindparam("v_ref"))
+            for chunk in _chunks(updates):
+                self.conn.execute(stmt, chunk)
+        self.report.tables["customer links"] = TableCounts(updated=len(updates) if not self.problems else 0)
+
+    def orders(self) -> None:
+        lines: list[rows_.OrderLineRow] = self.parsed.get("orders.csv", [])
+        if not lines:
+            self.order_ids = self.ids(Order.__table__, "external_id")
+            self.order_customer = {}
+            return
+        grouped: dict[str, list[rows_.OrderLineRow]] = defaultdict(list)
+        for line in lines:
+            grouped[line.order].append(line)
+        orders, order_lines = [], {}
+        for ext, group in grouped.items():
+            head = group[0]
+            for line in group:
+                if line.customer not in self.customer_ids:
+                    self.problem("orders.csv", line.line, f"unknown customer '{line.customer}'")
+                elif line.customer != head.customer or line.ordered_at != head.ordered_at:
+                    self.problem("orders.csv", line.line, f"order '{ext}' has lines with different customers or dates "
+                                 f"(first seen on line {head.line})")
+                if line.sku not in self.product_ids:
+                    self.problem("orders.csv", line.line, f"unknown sku '{line.sku}' (not in products.csv)")
+            if self.problems:
+                continue
+            costs = [line.unit_cost if line.unit_cost is not None else self.product_cost.get(line.sku) for line in group]
+            amount = sum(line.quantity * line.unit_price for line in group)
+            cogs = None if any(c is None for c in costs) else sum(l.quantity * c for l, c in zip(group, costs))
+            orders.append({
+                "external_id": ext, "customer_id": self.customer_ids[head.customer], "ordered_at": head.ordered_at,
+                "amount": round(amount, 6), "cost_of_goods": None if cogs is None else round(cogs, 6),
+                "margin": None if cogs is None else round(amount - cogs, 6), "line_count": len(group),
+            })
+            order_lines[ext] = [
+                (n + 1, self.product_ids[l.sku], l.quantity, l.unit_price, c, l.is_return)
+                for n, (l, c) in enumerate(zip(group, costs))
+            ]
+        if self.problems:
+            return
+        before = self.ids(Order.__table__, "external_id")
+        self.order_ids = self.upsert(Order.__table__, "external_id", orders, "orders")
+        self._write_lines(order_lines, before, {o["external_id"]: o["customer_id"] for o in orders})
+        self.step("write order lines", 1, 1)
+
+    def _write_lines(self, order_lines: dict[str, list[tuple]], before: dict[str, int], customer_of: dict[str, int]) -> None:
+        """Replace the lines of orders whose lines differ from what is stored; leave the others alone."""
+        table = OrderLine.__table__
+        stored: dict[int, list[tuple]] = defaultdict(list)
+        touched_ids = [before[e] for e in order_lines if e in before]
+        for chunk in _chunks(touched_ids):
+            for r in self.conn.execute(sa.select(table.c.order_id, table.c.line_no, table.c.product_id, table.c.quantity,
+                                                 table.c.unit_price, table.c.unit_cost, table.c.is_return)
+                                       .where(table.c.order_id.in_(chunk)).order_by(table.c.order_id, table.c.line_no)):
+                stored[r[0]].append(tuple(r[1:]))
+        replace, inserts = [], []
+        for ext, new in order_lines.items():
+            oid = self.order_ids[ext]
+            old = stored.get(oid)
+            if old is not None and len(old) == len(new) and all(all(_same(a, b) for a, b in zip(x, y)) for x, y in zip(new, old)):
+                continue
+            if old is not None:
+                replace.append(oid)
+            inserts += [{"order_id": oid, "customer_id": customer_of[ext], "line_no": n, "product_id": p,
+                         "quantity": q, "unit_price": up, "unit_cost": uc, "is_return": ret}
+                        for n, p, q, up, uc, ret in new]
+        for chunk in _chunks(replace):
+            self.conn.execute(sa.delete(table).where(table.c.order_id.in_(chunk)))
+        for chunk in _chunks(inserts):
+            self.conn.execute(sa.insert(table), chunk)
+
+    def complaints(self) -> None:
+        rows = self._unique(self.parsed.get("complaints.csv", []), "complaints.csv", "external_id")
+        records = []
+        owners = self._order_owners({r.order for r in rows if r.order})
+        for r in rows:
+            cid = self._customer(r.customer, "complaints.csv", r.line)
+            oid = None
+            if r.order:
+                owner = owners.get(r.order)
+                if owner is None:
+                    self.problem("complaints.csv", r.line, f"unknown order '{r.order}'")
+                elif cid is not None and owner[1] != cid:
+                    self.problem("complaints.csv", r.line, f"order '{r.order}' belongs to another customer")
+                else:
+                    oid = owner[0]
+            records.append({"external_id": r.external_id, "customer_id": cid, "order_id": oid,
+                            "opened_at": r.opened_at, "due_at": r.due_at, "resolved_at": r.resolved_at,
+                            "category": r.category, "cost": r.cost})
+        if not self.problems and "complaints.csv" in self.parsed:
+            self.upsert(Complaint.__table__, "external_id", records, "complaints")
+
+    def deliveries(self) -> None:
+        rows = self._unique(self.parsed.get("deliveries.csv", []), "deliveries.csv", "external_id")
+        owners = self._order_owners({r.order for r in rows})
+        records = []
+        for r in rows:
+            owner = owners.get(r.order)
+            if owner is None:
+                self.problem("deliveries.csv", r.line, f"unknown order '{r.order}'")
+                continue
+            records.append({"external_id": r.external_id, "order_id": owner[0], "customer_id": owner[1],
+                            "promised_at": r.promised_at, "delivered_at": r.delivered_at,
+                            "delay_reason": r.delay_reason, "cost": r.cost})
+        if not self.problems and "deliveries.csv" in self.parsed:
+            self.upsert(Delivery.__table__, "external_id", records, "deliveries")
+
+    def interactions(self) -> None:
+        rows = self._unique(self.parsed.get("interactions.csv", []), "interactions.csv", "external_id")
+        records = []
+        for r in rows:
+            cid = self._customer(r.customer, "interactions.csv", r.line)
+            if r.rep and r.rep not in self.rep_ids:
+                self.problem("interactions.csv", r.line, f"unknown rep '{r.rep}'")
+            records.append({"external_id": r.external_id, "customer_id": cid,
+                            "rep_id": self.rep_ids.get(r.rep) if r.rep else None, "occurred_at": r.occurred_at,
+                            "kind": r.kind, "cost": r.cost, "note": r.note})
+        if not self.problems and "interactions.csv" in self.parsed:
+            self.upsert(Interaction.__table__, "external_id", records, "interactions")
+
+    # ---- helpers ----
+
+    def _customer(self, external_id: str, file: str, line: int) -> int | None:
+        cid = self.customer_ids.get(external_id)
+        if cid is None:
+            self.problem(file, line, f"unknown customer '{external_id}'")
+        return cid
+
+    def _order_owners(self, externals: set[str]) -> dict[str, tuple[int, int]]:
+        table = Order.__table__
+        owners: dict[str, tuple[int, int]] = {}
+        for chunk in _chunks(sorted(externals)):
+            for ext, oid, cid in self.conn.execute(
+                    sa.select(table.c.external_id, table.c.id, table.c.customer_id).where(table.c.external_id.in_(chunk))):
+                owners[ext] = (oid, cid)
+        return owners
+
+    def _unique(self, rows: list[Any], file: str, key: str) -> list[Any]:
+        seen: dict[str, int] = {}
+        for r in rows:
+            value = getattr(r, key)
+            if value in seen:
+                self.problem(file, r.line, f"duplicate {key} '{value}' (first on line {seen[value]})")
+            else:
+                seen[value] = r.line
+        return rows
+
+
+def _in_cycle(start: int, parents: dict[int, int | None]) -> bool:
+    seen = {start}
+    node = parents.get(start)
+    while node is not None:
+        if node in seen:
+            return node == start
+        seen.add(node)
+        node = parents.get(node)
+    return False

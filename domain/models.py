@@ -1,0 +1,190 @@
+"""SQLModel tables: the customer graph, what customers bought and cost, and evaluation results.
+
+Every table that belongs to a customer carries `customer_id`, so batch queries group and join on customer id
+only and the schema can be distributed by customer (Citus) without cross-shard joins.
+Money is stored as double precision: Tiergraph is an analytics engine, not a ledger, and both back ends
+must compute the same sums the same way.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class SalesRep(SQLModel, table=True):
+    __tablename__ = "sales_reps"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=100)
+    name: str = Field(max_length=200)
+    email: Optional[str] = Field(default=None, max_length=200)
+    region: Optional[str] = Field(default=None, max_length=100)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=100)
+    name: str = Field(max_length=300)
+    region: Optional[str] = Field(default=None, max_length=100, index=True)
+    industry: Optional[str] = Field(default=None, max_length=100)
+    size: Optional[str] = Field(default=None, max_length=50)
+    owner_rep_id: Optional[int] = Field(default=None, foreign_key="sales_reps.id", index=True)
+    seasonal: bool = Field(default=False)
+    # The business itself stopped trading with this customer from this date on.
+    blocked_from: Optional[date] = Field(default=None)
+    created_at: date
+    # Company hierarchy: value rolls up through parent accounts.
+    parent_id: Optional[int] = Field(default=None, foreign_key="customers.id", index=True)
+    # Who brought this customer in: counted as indirect value of the referrer.
+    referred_by_id: Optional[int] = Field(default=None, foreign_key="customers.id", index=True)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Product(SQLModel, table=True):
+    __tablename__ = "products"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    sku: str = Field(unique=True, index=True, max_length=100)
+    name: str = Field(max_length=300)
+    unit_cost: Optional[float] = Field(default=None)
+    seasonal: bool = Field(default=False)
+
+
+class Order(SQLModel, table=True):
+    """An order with its totals kept beside it, so value queries never need to read the lines."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_customer_date", "customer_id", "ordered_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=100)
+    customer_id: int = Field(foreign_key="customers.id")
+    ordered_at: date = Field(index=True)
+    amount: float = 0.0
+    # NULL when any line's cost is unknown: the margin is then unknown, not equal to the amount.
+    cost_of_goods: Optional[float] = None
+    margin: Optional[float] = None
+    line_count: int = 0
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no", name="uq_order_lines_order_line"),
+        Index("ix_order_lines_customer", "customer_id"),
+        Index("ix_order_lines_product", "product_id"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id")
+    customer_id: int = Field(foreign_key="customers.id")
+    line_no: int
+    product_id: int = Field(foreign_key="products.id")
+    quantity: float
+    unit_price: float
+    unit_cost: Optional[float] = None
+    is_return: bool = False
+
+
+class Complaint(SQLModel, table=True):
+    __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_customer_opened", "customer_id", "opened_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=100)
+    customer_id: int = Field(foreign_key="customers.id")
+    order_id: Optional[int] = Field(default=None, foreign_key="orders.id")
+    opened_at: date
+    due_at: Optional[date] = None
+    resolved_at: Optional[date] = None
+    category: Optional[str] = Field(default=None, max_length=100)
+    cost: float = 0.0
+
+
+class Delivery(SQLModel, table=True):
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_customer_promised", "customer_id", "promised_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=100)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    customer_id: int = Field(foreign_key="customers.id")
+    promised_at: date
+    delivered_at: Optional[date] = None
+    delay_reason: Optional[str] = Field(default=None, max_length=200)
+    cost: Optional[float] = None
+
+
+class Interaction(SQLModel, table=True):
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_customer_date", "customer_id", "occurred_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=100)
+    customer_id: int = Field(foreign_key="customers.id")
+    rep_id: Optional[int] = Field(default=None, foreign_key="sales_reps.id", index=True)
+    occurred_at: date
+    kind: str = Field(max_length=50)  # call / visit / email / win_back / ...
+    cost: float = 0.0
+    note: Optional[str] = None
+
+
+class RuleSet(SQLModel, table=True):
+    """A published version of the rule text; the newest active one drives evaluation."""
+
+    __tablename__ = "rule_sets"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_rule_sets_name_version"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, default="default")
+    version: int
+    source: str
+    checksum: str = Field(max_length=64)
+    published_at: datetime = Field(default_factory=utcnow)
+    published_by: Optional[str] = Field(default=None, max_length=200)
+    is_active: bool = Field(default=False, index=True)
+
+
+class EvaluationRun(SQLModel, table=True):
+    """One batch evaluation; rank cut-offs are kept so the per-customer path can reuse them."""
+
+    __tablename__ = "evaluation_runs"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    rule_set_id: Optional[int] = Field(default=None, foreign_key="rule_sets.id", index=True)
+    rules_checksum: str = Field(max_length=64)
+    as_of: date = Field(index=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: Optional[datetime] = None
+    customer_count: int = 0
+    # rank rule key -> cut-off value, e.g. {"top:profit_12m:20%": 1234.5}
+    cutoffs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CustomerEvaluation(SQLModel, table=True):
+    """Each customer's current tier, status, tags and metric values, replaced whole by a batch run."""
+
+    __tablename__ = "customer_evaluations"
+    customer_id: int = Field(foreign_key="customers.id", primary_key=True)
+    run_id: int = Field(foreign_key="evaluation_runs.id", index=True)
+    as_of: date
+    tier: Optional[str] = Field(default=None, max_length=100, index=True)
+    tier_line: Optional[int] = None
+    status: Optional[str] = Field(default=None, max_length=100, index=True)
+    status_line: Optional[int] = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class TierChange(SQLModel, table=True):
+    """Append-only log of tier and status moves; never updated, never deleted."""
+
+    __tablename__ = "tier_changes"
+    __table_args__ = (Index("ix_tier_changes_customer", "customer_id", "id"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id")
+    run_id: Optional[int] = Field(default=None, foreign_key="evaluation_runs.id")
+    as_of: date
+    kind: str = Field(max_length=20)  # "tier" or "status"
+    old_value: Optional[str] = Field(default=None, max_length=100)
+    new_value: Optional[str] = Field(default=None, max_length=100)
+    changed_at: datetime = Field(default_factory=utcnow)

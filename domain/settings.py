@@ -1,0 +1,60 @@
+"""The one typed settings object, read from the environment; bad values fail loudly at start-up."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///tiergraph.db"
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules" / "default.rules"
+
+
+class SettingsError(ValueError):
+    """A setting in the environment is missing or malformed."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    rules_path: Path = DEFAULT_RULES
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_page_size: int = 100
+    sql_echo: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        if "://" not in url:
+            raise SettingsError(
+                f"DATABASE_URL must be a URL such as sqlite:///tiergraph.db or "
+                f"postgresql://user@host/db, got {url!r}"
+            )
+        rules = Path(env.get("TIERGRAPH_RULES") or DEFAULT_RULES)
+        return cls(
+            database_url=normalise_database_url(url),
+            rules_path=rules,
+            host=env.get("TIERGRAPH_HOST") or "127.0.0.1",
+            port=_int(env, "TIERGRAPH_PORT", 8000),
+            sql_echo=env.get("TIERGRAPH_SQL_ECHO", "") in {"1", "true", "yes"},
+        )
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual postgres:// spellings and route them to the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
