@@ -1,0 +1,15 @@
+"""The GraphQL API, assembled from one module per area."""
+from __future__ import annotations
+
+from functools import cache
+
+import strawberry
+
+from schema.errors import error_masking
+from schema.query import Query
+
+
+@cache
+def build_schema() -> strawberry.Schema:
+    """Built once per process: strawberry binds field resolvers to the type classes when it builds."""
+    return strawberry.Schema(query=Query, extensions=[error_masking])

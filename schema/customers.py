@@ -1,0 +1,247 @@
+"""The customer graph: customers, what they bought, what they cost, and how they relate to each other."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Iterable, Optional
+
+import strawberry
+from sqlalchemy.engine import Row
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from schema.context import ctx
+from schema.loaders import CHILD_LISTS
+from schema.pagination import Connection, build_connection, decode_cursor, page_size
+
+
+@strawberry.type
+class SalesRep:
+    external_id: str
+    name: str
+    email: Optional[str]
+    region: Optional[str]
+
+    @classmethod
+    def from_row(cls, row: Row) -> "SalesRep":
+        m = row._mapping
+        return cls(external_id=m["external_id"], name=m["name"], email=m["email"], region=m["region"])
+
+
+@strawberry.type
+class Product:
+    sku: str
+    name: str
+    unit_cost: Optional[float]
+    seasonal: bool
+
+
+@strawberry.type
+class OrderLine:
+    line_no: int
+    quantity: float
+    unit_price: float
+    unit_cost: Optional[float] = strawberry.field(description="Unknown cost stays null: margin is then unknown.")
+    is_return: bool
+    product_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def product(self, info: Info) -> Optional[Product]:
+        row = await ctx(info).loaders.product_by_id.load(self.product_id)
+        if row is None:
+            return None
+        m = row._mapping
+        return Product(sku=m["sku"], name=m["name"], unit_cost=m["unit_cost"], seasonal=m["seasonal"])
+
+
+@strawberry.type
+class Delivery:
+    external_id: str
+    promised_at: date
+    delivered_at: Optional[date]
+    delay_reason: Optional[str]
+    cost: Optional[float]
+
+    @strawberry.field(description="Delivered after the promised date, or not delivered and the date has passed.")
+    def late(self) -> bool:
+        if self.delivered_at is not None:
+            return self.delivered_at > self.promised_at
+        return self.promised_at < date.today()
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Delivery":
+        m = row._mapping
+        return cls(external_id=m["external_id"], promised_at=m["promised_at"], delivered_at=m["delivered_at"],
+                   delay_reason=m["delay_reason"], cost=m["cost"])
+
+
+@strawberry.type
+class Order:
+    external_id: str
+    ordered_at: date
+    amount: float
+    cost_of_goods: Optional[float]
+    margin: Optional[float] = strawberry.field(description="amount - cost of goods; null when any cost is unknown.")
+    row_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def lines(self, info: Info) -> list[OrderLine]:
+        rows = await ctx(info).loaders.lines_by_order.load(self.row_id)
+        return [OrderLine(line_no=m["line_no"], quantity=m["quantity"], unit_price=m["unit_price"],
+                          unit_cost=m["unit_cost"], is_return=m["is_return"], product_id=m["product_id"])
+                for m in (r._mapping for r in rows)]
+
+    @strawberry.field
+    async def deliveries(self, info: Info) -> list[Delivery]:
+        return [Delivery.from_row(r) for r in await ctx(info).loaders.deliveries_by_order.load(self.row_id)]
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Order":
+        m = row._mapping
+        return cls(external_id=m["external_id"], ordered_at=m["ordered_at"], amount=m["amount"],
+                   cost_of_goods=m["cost_of_goods"], margin=m["margin"], row_id=m["id"])
+
+
+@strawberry.type
+class Complaint:
+    external_id: str
+    opened_at: date
+    due_at: Optional[date]
+    resolved_at: Optional[date]
+    category: Optional[str]
+    cost: float
+
+    @strawberry.field
+    def open(self) -> bool:
+        return self.resolved_at is None
+
+    @strawberry.field(description="Still open after its due date.")
+    def overdue(self) -> bool:
+        return self.resolved_at is None and self.due_at is not None and self.due_at < date.today()
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Complaint":
+        m = row._mapping
+        return cls(external_id=m["external_id"], opened_at=m["opened_at"], due_at=m["due_at"],
+                   resolved_at=m["resolved_at"], category=m["category"], cost=m["cost"])
+
+
+@strawberry.type
+class Interaction:
+    external_id: str
+    occurred_at: date
+    kind: str
+    cost: float
+    note: Optional[str]
+    rep_id: strawberry.Private[Optional[int]]
+
+    @strawberry.field
+    async def rep(self, info: Info) -> Optional[SalesRep]:
+        if self.rep_id is None:
+            return None
+        row = await ctx(info).loaders.rep_by_id.load(self.rep_id)
+        return SalesRep.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Interaction":
+        m = row._mapping
+        return cls(external_id=m["external_id"], occurred_at=m["occurred_at"], kind=m["kind"], cost=m["cost"],
+                   note=m["note"], rep_id=m["rep_id"])
+
+
+async def child_connection(info: Info, name: str, parent_id: int, first: Optional[int], after: Optional[str],
+                           to_node) -> Connection:
+    """A page of one kind of child record, batched with the same page of every other parent in the request."""
+    spec = CHILD_LISTS[name]
+    limit = page_size(first)
+    after_key = decode_cursor(name, after)
+    loaders = ctx(info).loaders
+    rows = await loaders.child_pages[name].load((parent_id, limit, tuple(after_key) if after_key else None))
+    total = await loaders.child_counts[name].load(parent_id)
+    pairs = [(to_node(r), [r._mapping[c] for c in spec.order_by]) for r in rows]
+    return build_connection(pairs, kind=name, first=limit, total=total, after=after)
+
+
+@strawberry.type
+class Customer(relay.Node):
+    """A customer account. Its global id is derived from the external id, so it survives re-imports."""
+
+    node_key: relay.NodeID[str]
+    external_id: str
+    name: str
+    region: Optional[str]
+    industry: Optional[str]
+    size: Optional[str]
+    seasonal: bool
+    blocked_from: Optional[date]
+    created_at: date
+    attributes: JSON
+    row_id: strawberry.Private[int]
+    owner_rep_id: strawberry.Private[Optional[int]]
+    parent_id: strawberry.Private[Optional[int]]
+    referred_by_id: strawberry.Private[Optional[int]]
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Customer":
+        m = row._mapping
+        return cls(node_key=m["external_id"], external_id=m["external_id"], name=m["name"], region=m["region"],
+                   industry=m["industry"],
+                   size=m["size"], seasonal=m["seasonal"], blocked_from=m["blocked_from"], created_at=m["created_at"],
+                   attributes=m["attributes"] or {}, row_id=m["id"], owner_rep_id=m["owner_rep_id"],
+                   parent_id=m["parent_id"], referred_by_id=m["referred_by_id"])
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str], required: bool = False) -> list[Any]:
+        rows = await ctx(info).loaders.customer_by_external_id.load_many(list(node_ids))
+        return [cls.from_row(r) if r is not None else None for r in rows]
+
+    @strawberry.field
+    async def owner(self, info: Info) -> Optional[SalesRep]:
+        if self.owner_rep_id is None:
+            return None
+        row = await ctx(info).loaders.rep_by_id.load(self.owner_rep_id)
+        return SalesRep.from_row(row) if row else None
+
+    @strawberry.field(description="The parent account in the company hierarchy.")
+    async def parent(self, info: Info) -> Optional["Customer"]:
+        return await _customer_by_id(info, self.parent_id)
+
+    @strawberry.field(description="The customer who referred this one.")
+    async def referrer(self, info: Info) -> Optional["Customer"]:
+        return await _customer_by_id(info, self.referred_by_id)
+
+    @strawberry.field(description="Orders, newest first.")
+    async def orders(self, info: Info, first: Optional[int] = None, after: Optional[str] = None) -> Connection[Order]:
+        return await child_connection(info, "orders", self.row_id, first, after, Order.from_row)
+
+    @strawberry.field(description="Complaints, newest first.")
+    async def complaints(self, info: Info, first: Optional[int] = None,
+                         after: Optional[str] = None) -> Connection[Complaint]:
+        return await child_connection(info, "complaints", self.row_id, first, after, Complaint.from_row)
+
+    @strawberry.field(description="Deliveries, by promised date, newest first.")
+    async def deliveries(self, info: Info, first: Optional[int] = None,
+                         after: Optional[str] = None) -> Connection[Delivery]:
+        return await child_connection(info, "deliveries", self.row_id, first, after, Delivery.from_row)
+
+    @strawberry.field(description="Calls, visits, emails and win-back attempts by reps, newest first.")
+    async def interactions(self, info: Info, first: Optional[int] = None,
+                           after: Optional[str] = None) -> Connection[Interaction]:
+        return await child_connection(info, "interactions", self.row_id, first, after, Interaction.from_row)
+
+    @strawberry.field(description="Accounts whose parent is this customer.")
+    async def subsidiaries(self, info: Info, first: Optional[int] = None,
+                           after: Optional[str] = None) -> Connection["Customer"]:
+        return await child_connection(info, "subsidiaries", self.row_id, first, after, Customer.from_row)
+
+    @strawberry.field(description="Customers this customer brought in.")
+    async def referrals(self, info: Info, first: Optional[int] = None,
+                        after: Optional[str] = None) -> Connection["Customer"]:
+        return await child_connection(info, "referrals", self.row_id, first, after, Customer.from_row)
+
+
+async def _customer_by_id(info: Info, customer_id: Optional[int]) -> Optional[Customer]:
+    if customer_id is None:
+        return None
+    row = await ctx(info).loaders.customer_by_id.load(customer_id)
+    return Customer.from_row(row) if row else None

@@ -1,0 +1,125 @@
+"""Per-request DataLoaders: every nested list is fetched for all parents of a level in one statement.
+
+The database driver is synchronous, so each batch runs in a worker thread and never blocks the event loop.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable, Hashable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, Row
+from starlette.concurrency import run_in_threadpool
+from strawberry.dataloader import DataLoader
+
+from domain.models import Complaint, Customer, Delivery, Interaction, Order, OrderLine, Product, SalesRep
+
+
+@dataclass(frozen=True)
+class ChildList:
+    """How to list one kind of child record under its parent, newest first."""
+
+    table: sa.Table
+    parent_column: str
+    order_by: tuple[str, ...]  # columns, descending, ending with the primary key so the order is total
+
+
+CHILD_LISTS = {
+    "orders": ChildList(Order.__table__, "customer_id", ("ordered_at", "id")),
+    "complaints": ChildList(Complaint.__table__, "customer_id", ("opened_at", "id")),
+    "deliveries": ChildList(Delivery.__table__, "customer_id", ("promised_at", "id")),
+    "interactions": ChildList(Interaction.__table__, "customer_id", ("occurred_at", "id")),
+    "subsidiaries": ChildList(Customer.__table__, "parent_id", ("id",)),
+    "referrals": ChildList(Customer.__table__, "referred_by_id", ("id",)),
+}
+
+
+def _typed(column: sa.Column, value: Any) -> Any:
+    """Cursor keys travel as JSON; dates come back as ISO text and must be dates again for the driver."""
+    if isinstance(column.type, sa.Date) and isinstance(value, str):
+        return date.fromisoformat(value)
+    return value
+
+
+class Loaders:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        customers = Customer.__table__
+        self.customer_by_id = self._by_key(customers, customers.c.id)
+        self.customer_by_external_id = self._by_key(customers, customers.c.external_id)
+        self.rep_by_id = self._by_key(SalesRep.__table__, SalesRep.__table__.c.id)
+        self.product_by_id = self._by_key(Product.__table__, Product.__table__.c.id)
+        self.lines_by_order = self._grouped(OrderLine.__table__, OrderLine.__table__.c.order_id,
+                                            OrderLine.__table__.c.line_no)
+        self.deliveries_by_order = self._grouped(Delivery.__table__, Delivery.__table__.c.order_id,
+                                                 Delivery.__table__.c.id)
+        self.child_pages = {name: DataLoader(self._page_loader(spec)) for name, spec in CHILD_LISTS.items()}
+        self.child_counts = {name: DataLoader(self._count_loader(spec)) for name, spec in CHILD_LISTS.items()}
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await run_in_threadpool(fn, *args)
+
+    def _select(self, stmt: sa.Select) -> list[Row]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt))
+
+    def _by_key(self, table: sa.Table, column: sa.Column) -> DataLoader:
+        async def load(keys: Sequence[Hashable]) -> list[Row | None]:
+            rows = await self.run(self._select, sa.select(table).where(column.in_(list(keys))))
+            found = {row._mapping[column.name]: row for row in rows}
+            return [found.get(k) for k in keys]
+
+        return DataLoader(load)
+
+    def _grouped(self, table: sa.Table, column: sa.Column, order: sa.Column) -> DataLoader:
+        async def load(keys: Sequence[int]) -> list[list[Row]]:
+            rows = await self.run(self._select, sa.select(table).where(column.in_(list(keys))).order_by(column, order))
+            groups: dict[int, list[Row]] = defaultdict(list)
+            for row in rows:
+                groups[row._mapping[column.name]].append(row)
+            return [groups.get(k, []) for k in keys]
+
+        return DataLoader(load)
+
+    def _page_loader(self, spec: ChildList):
+        """Keys are (parent_id, first, after_key); keys sharing (first, after_key) are fetched in one statement."""
+        table = spec.table
+        parent = table.c[spec.parent_column]
+        order_cols = [table.c[c] for c in spec.order_by]
+
+        def fetch(parent_ids: list[int], limit: int, after: tuple | None) -> list[Row]:
+            rank = sa.func.row_number().over(partition_by=parent, order_by=[c.desc() for c in order_cols])
+            inner = sa.select(table, rank.label("_rank")).where(parent.in_(parent_ids))
+            if after is not None:
+                bounds = [sa.literal(_typed(c, v), type_=c.type) for c, v in zip(order_cols, after)]
+                inner = inner.where(sa.tuple_(*order_cols) < sa.tuple_(*bounds))
+            sub = inner.subquery()
+            return self._select(sa.select(sub).where(sub.c._rank <= limit).order_by(sub.c[spec.parent_column], sub.c._rank))
+
+        async def load(keys: Sequence[tuple[int, int, tuple | None]]) -> list[list[Row]]:
+            by_args: dict[tuple, list[int]] = defaultdict(list)
+            for parent_id, first, after in keys:
+                by_args[(first, after)].append(parent_id)
+            results: dict[tuple, list[Row]] = {}
+            for (first, after), parent_ids in by_args.items():
+                rows = await self.run(fetch, parent_ids, first + 1, after)
+                grouped: dict[int, list[Row]] = defaultdict(list)
+                for row in rows:
+                    grouped[row._mapping[spec.parent_column]].append(row)
+                for pid in parent_ids:
+                    results[(pid, first, after)] = grouped.get(pid, [])
+            return [results[k] for k in keys]
+
+        return load
+
+    def _count_loader(self, spec: ChildList):
+        parent = spec.table.c[spec.parent_column]
+
+        async def load(keys: Sequence[int]) -> list[int]:
+            rows = await self.run(self._select, sa.select(parent, sa.func.count()).where(parent.in_(list(keys))).group_by(parent))
+            counts = dict((r[0], r[1]) for r in rows)
+            return [counts.get(k, 0) for k in keys]
+
+        return load

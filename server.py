@@ -1,0 +1,66 @@
+"""The ASGI app (`uvicorn server:app`): GraphQL with GraphiQL at /graphql, /healthz, migrations on start."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from domain.db import make_engine, migrate
+from domain.settings import Settings
+from schema import build_schema
+from schema.context import Context
+
+
+class TiergraphGraphQL(GraphQL):
+    def __init__(self, schema, engine, settings: Settings):
+        super().__init__(schema, graphql_ide="graphiql")
+        self.engine = engine
+        self.settings = settings
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        return Context.for_request(self.engine, self.settings, request)
+
+
+def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
+    """Builds the app from settings; nothing touches the database until start-up."""
+    settings = settings or Settings.from_env()
+    engine = engine or make_engine(settings.database_url, echo=settings.sql_echo)
+    graphql_app = TiergraphGraphQL(build_schema(), engine, settings)
+
+    async def healthz(_: Request) -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("select 1"))
+        except Exception as exc:  # noqa: BLE001 - report any database failure as unhealthy
+            return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "database": engine.dialect.name})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette):
+        migrate(engine)
+        yield
+        engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    return app
+
+
+def __getattr__(name: str):
+    # `uvicorn server:app` reads settings only when the app is asked for, not when this module is imported.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)
