@@ -16,7 +16,7 @@ from domain.db import make_engine, migrate
 
 PG_ADMIN_URL = os.environ.get("TIERGRAPH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("TIERGRAPH_SHARED_DATA") or Path(__file__).resolve().parent.parent.parent / "shared" / "data")
 CDNOW_DIR = SHARED_DATA / "cdnow"
 
 
