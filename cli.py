@@ -69,37 +69,75 @@ def cmd_demo(args, settings: Settings) -> int:
     console.print(f"generating the demo base (seed {args.seed}, {args.customers} customers) in {out}")
     generate_demo(out, seed=args.seed, customers=args.customers)
     engine = _engine(settings)
-    if _import(engine, out) != 0:
+    if _import(engine, out) != 0 or _evaluate(engine, settings, None) != 0:
         return 1
-    _evaluate_if_possible(engine, settings)
     if args.no_serve:
         return 0
     return cmd_serve(args, settings)
 
 
-def _evaluate_if_possible(engine, settings: Settings, as_of: date | None = None) -> None:
+def _evaluate(engine, settings: Settings, as_of: date | None) -> int:
+    from domain.evaluation import distribution, run_batch
+    from rules.compiler import load_rules_file
+    from rules.errors import RuleErrors
+
     try:
-        from domain.evaluation import distribution, run_batch
-        from rules.compiler import load_rules_file
-    except ImportError:  # the rule engine is not part of this build yet
-        return
-    ruleset = load_rules_file(settings.rules_path)
-    run_batch(engine, ruleset, as_of or date.today())
-    _print_distribution(distribution(engine))
+        ruleset = load_rules_file(settings.rules_path)
+    except (RuleErrors, OSError) as exc:
+        console.print(f"[red]cannot evaluate {settings.rules_path}:[/red]\n{exc}")
+        return 1
+    as_of = as_of or date.today()
+    with _progress() as bar:
+        task = bar.add_task(f"evaluating as of {as_of}", total=None)
+        run = run_batch(engine, ruleset, as_of,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"evaluated {run.customer_count} customers as of {as_of} with {settings.rules_path}")
+    _print_distribution(engine, distribution(engine))
+    return 0
 
 
-def _print_distribution(dist) -> None:
+def _print_distribution(engine, dist) -> None:
+    """Customers per tier (rows) and status (columns) of the stored results."""
+    import sqlalchemy as sa
     from rich.table import Table
 
-    table = Table(title="customers per tier and status")
-    statuses = sorted({s for counts in dist.values() for s in counts})
+    with engine.connect() as conn:
+        cells = {(t, s): c for t, s, c in conn.execute(sa.text(
+            "select tier, status, count(*) from customer_evaluations group by tier, status"))}
+    statuses = sorted(dist.statuses, key=lambda s: -dist.statuses[s])
+    tiers = sorted(dist.tiers, key=lambda t: -dist.tiers[t])
+    table = Table(title=f"customers per tier and status (as of {dist.as_of})")
     table.add_column("tier")
     for s in statuses:
-        table.add_column(s, justify="right")
+        table.add_column(str(s), justify="right")
     table.add_column("total", justify="right")
-    for tier, counts in dist.items():
-        table.add_row(tier, *[str(counts.get(s, 0)) for s in statuses], str(sum(counts.values())))
+    for t in tiers:
+        table.add_row(str(t), *[str(cells.get((t, s), 0)) for s in statuses], str(dist.tiers[t]))
+    table.add_row("total", *[str(dist.statuses[s]) for s in statuses], str(dist.customers), style="bold")
     Console().print(table)
+
+
+def cmd_evaluate(args, settings: Settings) -> int:
+    return _evaluate(_engine(settings), settings, args.as_of)
+
+
+def cmd_rules_check(args, settings: Settings) -> int:
+    from rules.compiler import validate_rules
+
+    try:
+        source = Path(args.file).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        console.print(f"[red]cannot read {args.file}: {exc.strerror}[/red]")
+        return 2
+    problems = validate_rules(source)
+    errors = [p for p in problems if not p.is_warning]
+    for p in problems:  # plain print: a caret must never be re-wrapped by the terminal layout
+        print(f"{args.file}: {'warning' if p.is_warning else 'error'}: {p}")
+    if errors:
+        print(f"{args.file}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+        return 1
+    print(f"{args.file}: ok, {len(problems)} warning(s)")
+    return 0
 
 
 def cmd_schema(args, settings: Settings) -> int:
@@ -140,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import a directory of CSV files (see README for the columns)")
     imp.add_argument("directory")
     imp.set_defaults(func=cmd_import)
+
+    ev = sub.add_parser("evaluate", help="evaluate the rules over the whole base and store the results")
+    ev.add_argument("--as-of", type=date.fromisoformat, help="evaluation date YYYY-MM-DD (default: today)")
+    ev.set_defaults(func=cmd_evaluate)
+
+    rules = sub.add_parser("rules", help="work with rule files")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_sub.add_parser("check", help="check a rule file: exit 0 when valid, 1 with errors")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_rules_check)
 
     mig = sub.add_parser("migrate", help="bring the database to the latest migration")
     mig.set_defaults(func=cmd_migrate)
