@@ -13,25 +13,29 @@ from strawberry.asgi import GraphQL
 
 from domain.db import make_engine, migrate
 from domain.settings import Settings
+from rules.compiler import load_rules_file
 from schema import build_schema
 from schema.context import Context
 
 
 class TiergraphGraphQL(GraphQL):
-    def __init__(self, schema, engine, settings: Settings):
+    def __init__(self, schema, engine, settings: Settings, rules):
         super().__init__(schema, graphql_ide="graphiql")
         self.engine = engine
         self.settings = settings
+        self.rules = rules
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        return Context.for_request(self.engine, self.settings, request)
+        return Context.for_request(self.engine, self.settings, self.rules, request)
 
 
 def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
     """Builds the app from settings; nothing touches the database until start-up."""
     settings = settings or Settings.from_env()
     engine = engine or make_engine(settings.database_url, echo=settings.sql_echo)
-    graphql_app = TiergraphGraphQL(build_schema(), engine, settings)
+    # A broken rules file stops the start with the admin-facing errors, rather than serving wrong tiers.
+    rules = load_rules_file(settings.rules_path)
+    graphql_app = TiergraphGraphQL(build_schema(), engine, settings, rules)
 
     async def healthz(_: Request) -> JSONResponse:
         try:

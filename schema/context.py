@@ -15,12 +15,13 @@ class Context:
     engine: Engine
     settings: Any
     loaders: Loaders
+    rules: Any = None  # the active, checked rule set (rules.nodes.RuleSet)
     request: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def for_request(cls, engine: Engine, settings: Any, request: Any = None) -> "Context":
-        return cls(engine=engine, settings=settings, loaders=Loaders(engine), request=request)
+    def for_request(cls, engine: Engine, settings: Any, rules: Any = None, request: Any = None) -> "Context":
+        return cls(engine=engine, settings=settings, loaders=Loaders(engine, rules), rules=rules, request=request)
 
 
 def ctx(info: Info) -> Context:

@@ -13,6 +13,7 @@ from strawberry.types import Info
 from schema.context import ctx
 from schema.loaders import CHILD_LISTS
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
+from schema.rules import Assignment, Evaluation, rule_text
 
 
 @strawberry.type
@@ -194,6 +195,41 @@ class Customer(relay.Node):
     async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str], required: bool = False) -> list[Any]:
         rows = await ctx(info).loaders.customer_by_external_id.load_many(list(node_ids))
         return [cls.from_row(r) if r is not None else None for r in rows]
+
+    async def _evaluation(self, info: Info) -> Optional[Row]:
+        return await ctx(info).loaders.evaluation_by_customer.load(self.row_id)
+
+    @strawberry.field(description="The tier from the last batch evaluation, with the rule that gave it.")
+    async def tier(self, info: Info) -> Optional[Assignment]:
+        row = await self._evaluation(info)
+        if row is None or row.tier is None:
+            return None
+        return Assignment(name=row.tier, line=row.tier_line, rule=rule_text(info, row.tier_line),
+                          customer_id=self.row_id, kind="tier")
+
+    @strawberry.field(description="The status (prospect, active, at_risk, lost, ...) with the rule that gave it.")
+    async def status(self, info: Info) -> Optional[Assignment]:
+        row = await self._evaluation(info)
+        if row is None or row.status is None:
+            return None
+        return Assignment(name=row.status, line=row.status_line, rule=rule_text(info, row.status_line),
+                          customer_id=self.row_id, kind="status")
+
+    @strawberry.field(description="Every tag whose rule matched.")
+    async def tags(self, info: Info) -> list[Assignment]:
+        row = await self._evaluation(info)
+        if row is None:
+            return []
+        lines = {r.label: r.pos.line for r in ctx(info).rules.tags} if ctx(info).rules else {}
+        return [Assignment(name=t, line=lines.get(t), rule=rule_text(info, lines.get(t)), customer_id=self.row_id,
+                           kind="tag") for t in row.tags]
+
+    @strawberry.field(description="Metric values and the evaluation date of the last batch run.")
+    async def evaluation(self, info: Info) -> Optional[Evaluation]:
+        row = await self._evaluation(info)
+        if row is None:
+            return None
+        return Evaluation(as_of=row.as_of, metrics=row.metrics, run_id=row.run_id, customer_id=self.row_id)
 
     @strawberry.field
     async def owner(self, info: Info) -> Optional[SalesRep]:

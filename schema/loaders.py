@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine, Row
 from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 
-from domain.models import Complaint, Customer, Delivery, Interaction, Order, OrderLine, Product, SalesRep
+from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, Interaction, Order, OrderLine, Product,
+                           SalesRep)
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,12 @@ def _typed(column: sa.Column, value: Any) -> Any:
 
 
 class Loaders:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, rules: Any = None):
         self.engine = engine
+        self.rules = rules
+        self.evaluation_by_customer = self._by_key(CustomerEvaluation.__table__,
+                                                   CustomerEvaluation.__table__.c.customer_id)
+        self.explanations = DataLoader(self._explain)
         customers = Customer.__table__
         self.customer_by_id = self._by_key(customers, customers.c.id)
         self.customer_by_external_id = self._by_key(customers, customers.c.external_id)
@@ -113,6 +118,30 @@ class Loaders:
             return [results[k] for k in keys]
 
         return load
+
+    async def _explain(self, customer_ids: Sequence[int]) -> list[Any]:
+        """Explanations for a batch of customers as of their stored evaluation: records loaded in one go."""
+        return await self.run(self._explain_sync, list(customer_ids))
+
+    def _explain_sync(self, customer_ids: list[int]) -> list[Any]:
+        from domain.evaluation import cutoffs_for
+        from domain.records import load_all_records
+        from rules.explain import explain
+
+        table = CustomerEvaluation.__table__
+        stored = {r.customer_id: r for r in self._select(sa.select(table).where(table.c.customer_id.in_(customer_ids)))}
+        records = load_all_records(self.engine, [c for c in customer_ids if c in stored])
+        cutoffs: dict[date, dict] = {}
+        out = []
+        for cid in customer_ids:
+            row = stored.get(cid)
+            if row is None or cid not in records or self.rules is None:
+                out.append(None)
+                continue
+            if row.as_of not in cutoffs:
+                cutoffs[row.as_of] = cutoffs_for(self.engine, self.rules, row.as_of)
+            out.append(explain(self.rules, records[cid], row.as_of, cutoffs[row.as_of]))
+        return out
 
     def _count_loader(self, spec: ChildList):
         parent = spec.table.c[spec.parent_column]

@@ -1,7 +1,8 @@
 """Root query fields: one customer by id or external id, and the paginated, filterable customer list."""
 from __future__ import annotations
 
-from typing import Optional
+from datetime import date
+from typing import Annotated, Optional
 
 import sqlalchemy as sa
 import strawberry
@@ -10,10 +11,12 @@ from strawberry.types import Info
 
 from domain.models import Customer as CustomerTable
 from domain.models import CustomerEvaluation
+from rules.to_sql import compile_filter
 from schema.context import ctx
 from schema.customers import Customer
 from schema.errors import UserError
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
+from schema.rules import RuleValidation, compile_where, validate
 
 
 @strawberry.input(description="Plain filters; combine freely (AND).")
@@ -73,6 +76,11 @@ def list_customers(engine, first: int, after_id: Optional[int], clauses: list, n
 class Query:
     node: relay.Node = relay.node()
 
+    @strawberry.field(description="Check rule text without changing anything: every error and warning with "
+                                  "line, column and a caret.")
+    def validate_rules(self, source: str) -> RuleValidation:
+        return validate(source)
+
     @strawberry.field(description="A customer by its global id (as returned in `id`).")
     async def customer(self, info: Info, id: strawberry.ID) -> Optional[Customer]:
         try:
@@ -91,7 +99,13 @@ class Query:
 
     @strawberry.field(description="Customers in a stable order, keyset-paginated (`first` at most 100).")
     async def customers(self, info: Info, first: Optional[int] = None, after: Optional[str] = None,
-                        filter: Optional[CustomerFilter] = None) -> Connection[Customer]:
+                        filter: Optional[CustomerFilter] = None,
+                        where: Annotated[Optional[str], strawberry.argument(
+                            description="A condition in the rule language, e.g. "
+                                        "\"no order 30d and revenue_12m > 5000\".")] = None,
+                        as_of: Annotated[Optional[date], strawberry.argument(
+                            description="Evaluation date for `where` (default: today).")] = None,
+                        ) -> Connection[Customer]:
         limit = page_size(first)
         key = decode_cursor("customers", after)
         after_id = None
@@ -101,6 +115,10 @@ class Query:
             after_id = key[0]
         clauses, needs_eval = _customer_filters(filter)
         c = ctx(info)
+        if where is not None:
+            condition = compile_where(info, where)
+            matching = compile_filter(condition, c.rules, as_of or date.today()).subquery()
+            clauses.append(CustomerTable.__table__.c.id.in_(sa.select(matching.c.customer_id)))
         rows, total = await c.loaders.run(list_customers, c.engine, limit, after_id, clauses, needs_eval)
         for row in rows:  # prime the loader so nested lookups of these customers cost nothing
             c.loaders.customer_by_id.prime(row._mapping["id"], row)

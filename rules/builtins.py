@@ -1,0 +1,85 @@
+"""Every name the rule language knows besides the metrics a file defines.
+
+One registry so the checker, the error suggestions ("did you mean ...?") and the docs agree. Issues that add a
+computed metric register it in BUILTINS (name -> type + one-line description); the back ends look the same
+name up when evaluating nodes.Builtin / nodes.BoolMetric.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Type = Literal["NUM", "BOOL", "STR"]
+NUM: Type = "NUM"
+BOOL: Type = "BOOL"
+STR: Type = "STR"
+
+
+@dataclass(frozen=True)
+class BuiltinInfo:
+    type: Type
+    description: str
+
+
+BUILTINS: dict[str, BuiltinInfo] = {
+    "rfm_r": BuiltinInfo(NUM, "RFM recency score, 1 (long ago) to 5 (recent)"),
+    "rfm_f": BuiltinInfo(NUM, "RFM frequency score, 1 (rare) to 5 (frequent)"),
+    "rfm_m": BuiltinInfo(NUM, "RFM monetary score, 1 (low spend) to 5 (high spend)"),
+    "clv": BuiltinInfo(NUM, "expected customer lifetime value"),
+    "p_alive": BuiltinInfo(NUM, "probability the customer is still active, 0 to 1"),
+    "expected_orders_90d": BuiltinInfo(NUM, "expected number of orders in the next 90 days"),
+    "usual_gap_days": BuiltinInfo(NUM, "the customer's usual number of days between orders"),
+    "seasonal_auto": BuiltinInfo(BOOL, "orders follow a yearly pattern (detected from history)"),
+    "referred_revenue_12m": BuiltinInfo(NUM, "revenue in the last 12 months of customers this one referred"),
+    "group_revenue_12m": BuiltinInfo(NUM, "revenue in the last 12 months of this customer and its child accounts"),
+}
+
+
+def register(name: str, type_: Type, description: str) -> None:
+    """Add a built-in metric; later code calls this (or edits BUILTINS) when it computes a new one."""
+    if type_ not in (NUM, BOOL):
+        raise ValueError(f"a built-in metric is NUM or BOOL, not {type_!r}")
+    BUILTINS[name] = BuiltinInfo(type_, description)
+
+
+# Columns of the customer usable in conditions (text); custom attributes are `attributes.<name>` / `attr.<name>`.
+CUSTOMER_FIELDS: dict[str, Type] = {"region": STR, "industry": STR, "size": STR}
+CUSTOMER_FLAGS: tuple[str, ...] = ("seasonal", "blocked")  # -> nodes.Flag, never unknown
+ATTRIBUTE_PREFIXES: tuple[str, ...] = ("attributes", "attr")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A kind of record a customer has: its fields (usable in aggregates and `where`) and derived flags."""
+
+    fields: dict[str, Type]
+    flags: tuple[str, ...]
+
+
+SOURCES: dict[str, SourceInfo] = {
+    "order": SourceInfo({"amount": NUM, "margin": NUM, "cost_of_goods": NUM}, ()),
+    "complaint": SourceInfo({"cost": NUM, "category": STR}, ("open", "overdue")),
+    "delivery": SourceInfo({"cost": NUM}, ("late", "on_time")),
+    "interaction": SourceInfo({"cost": NUM, "kind": STR}, ()),
+}
+
+AGGREGATES: tuple[str, ...] = ("sum", "count", "avg", "min", "max")
+
+KEYWORDS: frozenset[str] = frozenset(
+    "metric tier status tag if otherwise unless or and not in top bottom of where days since last no before".split()
+)
+
+
+def reserved_reason(name: str) -> str | None:
+    """Why `name` can't be a metric name, or None when it can."""
+    if name in KEYWORDS:
+        return f"'{name}' is a word of the rule language"
+    if name in BUILTINS:
+        return f"'{name}' is a built-in metric"
+    if name in CUSTOMER_FIELDS or name in CUSTOMER_FLAGS or name in ATTRIBUTE_PREFIXES or name == "customer":
+        return f"'{name}' is a customer field"
+    if name in SOURCES:
+        return f"'{name}' is a record source"
+    if name in AGGREGATES:
+        return f"'{name}' is a function"
+    return None
