@@ -78,20 +78,21 @@ def cmd_demo(args, settings: Settings) -> int:
 
 def _evaluate(engine, settings: Settings, as_of: date | None) -> int:
     from domain.evaluation import distribution, run_batch
-    from rules.compiler import load_rules_file
+    from domain.rulesets import ActiveRules
     from rules.errors import RuleErrors
 
     try:
-        ruleset = load_rules_file(settings.rules_path)
+        version, ruleset = ActiveRules(engine, settings.rules_path).current()
     except (RuleErrors, OSError) as exc:
-        console.print(f"[red]cannot evaluate {settings.rules_path}:[/red]\n{exc}")
+        console.print(f"[red]cannot evaluate: the rules in force have errors ({settings.rules_path}):[/red]\n{exc}",
+                      markup=False)
         return 1
     as_of = as_of or date.today()
     with _progress() as bar:
         task = bar.add_task(f"evaluating as of {as_of}", total=None)
-        run = run_batch(engine, ruleset, as_of,
+        run = run_batch(engine, ruleset, as_of, rule_set_id=version.id,
                         progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(f"evaluated {run.customer_count} customers as of {as_of} with {settings.rules_path}")
+    console.print(f"evaluated {run.customer_count} customers as of {as_of} with rule set version {version.version}")
     _print_distribution(engine, distribution(engine))
     return 0
 
@@ -119,6 +120,39 @@ def _print_distribution(engine, dist) -> None:
 
 def cmd_evaluate(args, settings: Settings) -> int:
     return _evaluate(_engine(settings), settings, args.as_of)
+
+
+def cmd_rules_publish(args, settings: Settings) -> int:
+    from domain.rulesets import publish
+    from rules.errors import RuleErrors
+
+    try:
+        version = publish(_engine(settings), Path(args.file).read_text(encoding="utf-8-sig"), by=f"cli:{args.file}")
+    except RuleErrors as exc:
+        print(f"{args.file}: not published, nothing changed\n{exc}")
+        return 1
+    print(f"published {args.file} as version {version.version}; run `tiergraph evaluate` to apply it")
+    return 0
+
+
+def cmd_rules_history(args, settings: Settings) -> int:
+    from domain.rulesets import history
+
+    for v in history(_engine(settings)):
+        print(f"{'*' if v.is_active else ' '} v{v.version}  {v.published_at:%Y-%m-%d %H:%M}  {v.published_by or ''}")
+    return 0
+
+
+def cmd_rules_rollback(args, settings: Settings) -> int:
+    from domain.rulesets import RuleSetNotFound, rollback
+
+    try:
+        version = rollback(_engine(settings), args.version)
+    except RuleSetNotFound as exc:
+        print(str(exc))
+        return 1
+    print(f"version {version.version} is active again; run `tiergraph evaluate` to apply it")
+    return 0
 
 
 def cmd_rules_check(args, settings: Settings) -> int:
@@ -188,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = rules_sub.add_parser("check", help="check a rule file: exit 0 when valid, 1 with errors")
     check.add_argument("file")
     check.set_defaults(func=cmd_rules_check)
+    pub = rules_sub.add_parser("publish", help="store a rule file as the next version and make it active")
+    pub.add_argument("file")
+    pub.set_defaults(func=cmd_rules_publish)
+    hist = rules_sub.add_parser("history", help="list published versions (* = active)")
+    hist.set_defaults(func=cmd_rules_history)
+    back = rules_sub.add_parser("rollback", help="make an earlier version active again")
+    back.add_argument("version", type=int)
+    back.set_defaults(func=cmd_rules_rollback)
 
     mig = sub.add_parser("migrate", help="bring the database to the latest migration")
     mig.set_defaults(func=cmd_migrate)

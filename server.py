@@ -13,13 +13,13 @@ from strawberry.asgi import GraphQL
 
 from domain.db import make_engine, migrate
 from domain.settings import Settings
-from rules.compiler import load_rules_file
+from domain.rulesets import ActiveRules
 from schema import build_schema
 from schema.context import Context
 
 
 class TiergraphGraphQL(GraphQL):
-    def __init__(self, schema, engine, settings: Settings, rules):
+    def __init__(self, schema, engine, settings: Settings, rules: ActiveRules):
         super().__init__(schema, graphql_ide="graphiql")
         self.engine = engine
         self.settings = settings
@@ -33,8 +33,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
     """Builds the app from settings; nothing touches the database until start-up."""
     settings = settings or Settings.from_env()
     engine = engine or make_engine(settings.database_url, echo=settings.sql_echo)
-    # A broken rules file stops the start with the admin-facing errors, rather than serving wrong tiers.
-    rules = load_rules_file(settings.rules_path)
+    rules = ActiveRules(engine, settings.rules_path)
     graphql_app = TiergraphGraphQL(build_schema(), engine, settings, rules)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -48,6 +47,8 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette):
         migrate(engine)
+        # A broken rule set stops the start with the admin-facing errors, rather than serving wrong tiers.
+        rules.current()
         yield
         engine.dispose()
 

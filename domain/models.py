@@ -188,3 +188,53 @@ class TierChange(SQLModel, table=True):
     old_value: Optional[str] = Field(default=None, max_length=100)
     new_value: Optional[str] = Field(default=None, max_length=100)
     changed_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerScore(SQLModel, table=True):
+    """Value scores of one customer as of a date, replaced whole by a value batch run.
+
+    Read by the rule language's built-in metrics (rfm_r, clv, p_alive, ...) and by GraphQL `Customer.value`.
+    Unknown stays NULL (e.g. margin when costs are unknown, growth when the earlier window had no revenue).
+    """
+
+    __tablename__ = "customer_scores"
+    customer_id: int = Field(foreign_key="customers.id", primary_key=True)
+    run_id: int = Field(foreign_key="value_runs.id", index=True)
+    as_of: date
+    recency_days: Optional[float] = None  # days since the last order; NULL when never ordered
+    frequency: int = 0  # distinct order days in the RFM window
+    monetary: Optional[float] = None  # revenue (or margin, per settings) in the RFM window
+    rfm_r: Optional[int] = None
+    rfm_f: Optional[int] = None
+    rfm_m: Optional[int] = None
+    rfm_cell: Optional[str] = Field(default=None, max_length=5)
+    revenue_12m: float = 0.0
+    margin_12m: Optional[float] = None
+    service_cost_12m: float = 0.0
+    profit_12m: Optional[float] = None
+    growth_90d: Optional[float] = None
+    growth_yoy: Optional[float] = None
+    p_alive: Optional[float] = None
+    expected_orders_90d: Optional[float] = None
+    expected_spend: Optional[float] = None
+    clv: Optional[float] = None
+    seasonal_auto: bool = False
+    usual_gap_days: Optional[float] = None
+    referred_revenue_12m: float = 0.0
+    referred_profit_12m: Optional[float] = None
+    group_revenue_12m: float = 0.0
+    group_profit_12m: Optional[float] = None
+
+
+class ValueRun(SQLModel, table=True):
+    """One value batch run: the fitted lifetime-value models with their standard errors and holdout check."""
+
+    __tablename__ = "value_runs"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    as_of: date = Field(index=True)
+    model: str = Field(max_length=20)  # bgnbd / mbgnbd
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: Optional[datetime] = None
+    customer_count: int = 0
+    # params, standard errors, log-likelihood, holdout check, fit seconds
+    fit: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

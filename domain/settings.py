@@ -31,6 +31,7 @@ class Settings:
     port: int = 8000
     max_page_size: int = 100
     sql_echo: bool = False
+    admin_token: str | None = None  # required for mutations (publish / rollback rules); None disables them
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -49,6 +50,7 @@ class Settings:
             host=env.get("TIERGRAPH_HOST") or "127.0.0.1",
             port=_int(env, "TIERGRAPH_PORT", 8000),
             sql_echo=env.get("TIERGRAPH_SQL_ECHO", "") in {"1", "true", "yes"},
+            admin_token=env.get("TIERGRAPH_ADMIN_TOKEN") or None,
         )
 
 

@@ -7,9 +7,15 @@ import strawberry
 
 from schema.errors import error_masking
 from schema.query import Query
+from schema.rulesets import RuleSetMutations
+
+
+@strawberry.type
+class Mutation(RuleSetMutations):
+    pass
 
 
 @cache
 def build_schema() -> strawberry.Schema:
     """Built once per process: strawberry binds field resolvers to the type classes when it builds."""
-    return strawberry.Schema(query=Query, extensions=[error_masking])
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[error_masking])

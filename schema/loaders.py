@@ -45,9 +45,9 @@ def _typed(column: sa.Column, value: Any) -> Any:
 
 
 class Loaders:
-    def __init__(self, engine: Engine, rules: Any = None):
+    def __init__(self, engine: Engine, rules: Callable[[], Any] | None = None):
         self.engine = engine
-        self.rules = rules
+        self._rules = rules
         self.evaluation_by_customer = self._by_key(CustomerEvaluation.__table__,
                                                    CustomerEvaluation.__table__.c.customer_id)
         self.explanations = DataLoader(self._explain)
@@ -128,6 +128,7 @@ class Loaders:
         from domain.records import load_all_records
         from rules.explain import explain
 
+        rules = self._rules() if self._rules else None
         table = CustomerEvaluation.__table__
         stored = {r.customer_id: r for r in self._select(sa.select(table).where(table.c.customer_id.in_(customer_ids)))}
         records = load_all_records(self.engine, [c for c in customer_ids if c in stored])
@@ -135,12 +136,12 @@ class Loaders:
         out = []
         for cid in customer_ids:
             row = stored.get(cid)
-            if row is None or cid not in records or self.rules is None:
+            if row is None or cid not in records or rules is None:
                 out.append(None)
                 continue
             if row.as_of not in cutoffs:
-                cutoffs[row.as_of] = cutoffs_for(self.engine, self.rules, row.as_of)
-            out.append(explain(self.rules, records[cid], row.as_of, cutoffs[row.as_of]))
+                cutoffs[row.as_of] = cutoffs_for(self.engine, rules, row.as_of)
+            out.append(explain(rules, records[cid], row.as_of, cutoffs[row.as_of]))
         return out
 
     def _count_loader(self, spec: ChildList):

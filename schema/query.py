@@ -17,6 +17,7 @@ from schema.customers import Customer
 from schema.errors import UserError
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
 from schema.rules import RuleValidation, compile_where, validate
+from schema.rulesets import RuleSetQueries
 
 
 @strawberry.input(description="Plain filters; combine freely (AND).")
@@ -73,7 +74,7 @@ def list_customers(engine, first: int, after_id: Optional[int], clauses: list, n
 
 
 @strawberry.type
-class Query:
+class Query(RuleSetQueries):
     node: relay.Node = relay.node()
 
     @strawberry.field(description="Check rule text without changing anything: every error and warning with "

@@ -1,0 +1,176 @@
+"""Published rule sets: versions, the active one, a preview of who moves, publish and rollback.
+
+The rules file (TIERGRAPH_RULES) is the starting policy; once a version is published through the API or the CLI,
+the newest active version in the database is the policy. Every version is kept, so any can be restored.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from domain.models import CustomerEvaluation, RuleSet as RuleSetTable, utcnow
+from rules import nodes
+from rules.compiler import compile_rules
+
+rule_sets_t = RuleSetTable.__table__
+evals_t = CustomerEvaluation.__table__
+MOVERS_SHOWN = 50
+
+
+class RuleSetNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int
+    name: str
+    version: int
+    source: str
+    checksum: str
+    published_at: Any
+    published_by: Optional[str]
+    is_active: bool
+
+
+def checksum(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def _version(row: Any) -> Version:
+    m = row._mapping
+    return Version(m["id"], m["name"], m["version"], m["source"], m["checksum"], m["published_at"],
+                   m["published_by"], m["is_active"])
+
+
+def history(bind: Engine | Connection, name: str = "default") -> list[Version]:
+    stmt = sa.select(rule_sets_t).where(rule_sets_t.c.name == name).order_by(rule_sets_t.c.version.desc())
+    with _connect(bind) as conn:
+        return [_version(r) for r in conn.execute(stmt)]
+
+
+def active_version(bind: Engine | Connection, name: str = "default") -> Optional[Version]:
+    stmt = sa.select(rule_sets_t).where(rule_sets_t.c.name == name, rule_sets_t.c.is_active.is_(True))
+    with _connect(bind) as conn:
+        row = conn.execute(stmt.order_by(rule_sets_t.c.version.desc()).limit(1)).first()
+    return _version(row) if row else None
+
+
+def publish(engine: Engine, source: str, *, by: str | None = None, name: str = "default") -> Version:
+    """Checks the text (raises RuleErrors), stores it as the next version and makes it the active one."""
+    compile_rules(source)
+    with engine.begin() as conn:
+        latest = conn.execute(sa.select(sa.func.max(rule_sets_t.c.version)).where(rule_sets_t.c.name == name)).scalar()
+        conn.execute(rule_sets_t.update().where(rule_sets_t.c.name == name).values(is_active=False))
+        new_id = conn.execute(rule_sets_t.insert().values(
+            name=name, version=(latest or 0) + 1, source=source, checksum=checksum(source), published_at=utcnow(),
+            published_by=by, is_active=True).returning(rule_sets_t.c.id)).scalar_one()
+        return _version(conn.execute(sa.select(rule_sets_t).where(rule_sets_t.c.id == new_id)).one())
+
+
+def rollback(engine: Engine, version: int, *, name: str = "default") -> Version:
+    """Makes an earlier version the active one again (the versions themselves never change)."""
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(rule_sets_t).where(rule_sets_t.c.name == name,
+                                                        rule_sets_t.c.version == version)).first()
+        if row is None:
+            raise RuleSetNotFound(f"rule set '{name}' has no version {version}")
+        conn.execute(rule_sets_t.update().where(rule_sets_t.c.name == name).values(is_active=False))
+        conn.execute(rule_sets_t.update().where(rule_sets_t.c.id == row.id).values(is_active=True))
+        return _version(conn.execute(sa.select(rule_sets_t).where(rule_sets_t.c.id == row.id)).one())
+
+
+def ensure_active(engine: Engine, rules_file: Path, name: str = "default") -> Version:
+    """The active version; on a database that has none yet, the rules file becomes version 1."""
+    current = active_version(engine, name)
+    if current is not None:
+        return current
+    return publish(engine, Path(rules_file).read_text(encoding="utf-8-sig"), by=f"file:{rules_file}", name=name)
+
+
+class ActiveRules:
+    """The active rule set, compiled once per version; asks the database which version is active when used,
+    so every server process follows a publish or rollback made by any other."""
+
+    def __init__(self, engine: Engine, rules_file: Path, name: str = "default"):
+        self.engine = engine
+        self.rules_file = rules_file
+        self.name = name
+        self._compiled: dict[str, nodes.RuleSet] = {}
+        self._lock = threading.Lock()
+
+    def current(self) -> tuple[Version, nodes.RuleSet]:
+        version = active_version(self.engine, self.name) or ensure_active(self.engine, self.rules_file, self.name)
+        with self._lock:
+            compiled = self._compiled.get(version.checksum)
+            if compiled is None:
+                compiled = self._compiled[version.checksum] = compile_rules(version.source)
+        return version, compiled
+
+
+@dataclass
+class Move:
+    kind: str  # tier / status
+    old: Optional[str]
+    new: Optional[str]
+    customers: int
+
+
+@dataclass
+class Preview:
+    as_of: date
+    customers: int
+    moves: list[Move]  # counts per (old, new), unchanged pairs included
+    movers: list[dict[str, Any]] = field(default_factory=list)  # a sample of customers whose tier or status changes
+
+    @property
+    def changed(self) -> int:
+        return sum(m.customers for m in self.moves if m.old != m.new and m.kind == "tier")
+
+
+def preview(engine: Engine, ruleset: nodes.RuleSet, as_of: date, *, limit: int = MOVERS_SHOWN) -> Preview:
+    """Who would move, computed inside the database against the stored results; nothing is written."""
+    from rules.to_sql import compile_ruleset
+
+    compiled = compile_ruleset(ruleset, as_of)
+    new = compiled.query.subquery("proposed")
+    joined = new.outerjoin(evals_t, evals_t.c.customer_id == new.c.customer_id)
+    moves: list[Move] = []
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(new)).scalar_one()
+        for kind in ("tier", "status"):
+            stmt = (sa.select(evals_t.c[kind], new.c[kind], sa.func.count()).select_from(joined)
+                    .group_by(evals_t.c[kind], new.c[kind]))
+            moves += [Move(kind, old, new_value, count) for old, new_value, count in conn.execute(stmt)]
+        changed = sa.or_(evals_t.c.tier.is_distinct_from(new.c.tier), evals_t.c.status.is_distinct_from(new.c.status))
+        movers = conn.execute(
+            sa.select(new.c.customer_id, evals_t.c.tier.label("old_tier"), new.c.tier.label("new_tier"),
+                      evals_t.c.status.label("old_status"), new.c.status.label("new_status"))
+            .select_from(joined).where(changed).order_by(new.c.customer_id).limit(limit)).all()
+    moves.sort(key=lambda m: (m.kind, -m.customers))
+    return Preview(as_of, total, moves, [dict(r._mapping) for r in movers])
+
+
+class _connect:
+    """Use a given connection as is, or open one from an engine for the block."""
+
+    def __init__(self, bind: Engine | Connection):
+        self.bind = bind
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        if isinstance(self.bind, Connection):
+            return self.bind
+        self.conn = self.bind.connect()
+        return self.conn
+
+    def __exit__(self, *exc) -> None:
+        if self.conn is not None:
+            self.conn.close()
