@@ -93,20 +93,25 @@ def _evaluate(engine, settings: Settings, as_of: date | None) -> int:
         run = run_batch(engine, ruleset, as_of, rule_set_id=version.id,
                         progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"evaluated {run.customer_count} customers as of {as_of} with rule set version {version.version}")
-    _print_distribution(engine, distribution(engine))
+    _print_distribution(engine, distribution(engine), [r.label for r in ruleset.tiers],
+                        [r.label for r in ruleset.statuses])
     return 0
 
 
-def _print_distribution(engine, dist) -> None:
-    """Customers per tier (rows) and status (columns) of the stored results."""
+def _print_distribution(engine, dist, tier_order: list[str], status_order: list[str]) -> None:
+    """Customers per tier (rows) and status (columns) of the stored results, in the rule set's order."""
     import sqlalchemy as sa
     from rich.table import Table
 
     with engine.connect() as conn:
         cells = {(t, s): c for t, s, c in conn.execute(sa.text(
             "select tier, status, count(*) from customer_evaluations group by tier, status"))}
-    statuses = sorted(dist.statuses, key=lambda s: -dist.statuses[s])
-    tiers = sorted(dist.tiers, key=lambda t: -dist.tiers[t])
+    def ordered(found, order):
+        rank = {label: i for i, label in reversed(list(enumerate(order)))}
+        return sorted(found, key=lambda x: (rank.get(x, len(order)), str(x)))
+
+    statuses = ordered(dist.statuses, status_order)
+    tiers = ordered(dist.tiers, tier_order)
     table = Table(title=f"customers per tier and status (as of {dist.as_of})")
     table.add_column("tier")
     for s in statuses:

@@ -42,7 +42,7 @@ STRING_FIELDS: dict[str, frozenset[str]] = {
     "interaction": frozenset({"kind", "note", "external_id"}),
 }
 CUSTOMER_STRING_FIELDS = frozenset({"region", "industry", "size", "name", "external_id"})
-NUMERIC_TEXT = re.compile(r"[+-]?[0-9]*(\.[0-9]+)?")
+NUMERIC_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 
 class UnsupportedRule(ValueError):
