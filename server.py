@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 
 from domain.db import make_engine, migrate
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz),
         ],
         lifespan=lifespan,

@@ -23,6 +23,19 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be more than 0, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -31,6 +44,7 @@ class Settings:
     port: int = 8000
     max_page_size: int = 100
     sql_echo: bool = False
+    event_poll_seconds: float = 1.0  # how often subscriptions look for new tier changes
     admin_token: str | None = None  # required for mutations (publish / rollback rules); None disables them
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -51,6 +65,7 @@ class Settings:
             port=_int(env, "TIERGRAPH_PORT", 8000),
             sql_echo=env.get("TIERGRAPH_SQL_ECHO", "") in {"1", "true", "yes"},
             admin_token=env.get("TIERGRAPH_ADMIN_TOKEN") or None,
+            event_poll_seconds=_float(env, "TIERGRAPH_EVENT_POLL_SECONDS", 1.0),
         )
 
 

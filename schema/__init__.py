@@ -7,6 +7,7 @@ import strawberry
 
 from schema.errors import error_masking
 from schema.query import Query
+from schema.events import EventSubscriptions
 from schema.rulesets import RuleSetMutations
 
 
@@ -15,7 +16,12 @@ class Mutation(RuleSetMutations):
     pass
 
 
+@strawberry.type
+class Subscription(EventSubscriptions):
+    pass
+
+
 @cache
 def build_schema() -> strawberry.Schema:
     """Built once per process: strawberry binds field resolvers to the type classes when it builds."""
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[error_masking])
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=[error_masking])

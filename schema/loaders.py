@@ -63,8 +63,8 @@ class Loaders:
         self.child_pages = {name: DataLoader(self._page_loader(spec)) for name, spec in CHILD_LISTS.items()}
         self.child_counts = {name: DataLoader(self._count_loader(spec)) for name, spec in CHILD_LISTS.items()}
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await run_in_threadpool(fn, *args)
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(fn, *args, **kwargs)
 
     def _select(self, stmt: sa.Select) -> list[Row]:
         with self.engine.connect() as conn:

@@ -17,6 +17,7 @@ from schema.customers import Customer
 from schema.errors import UserError
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
 from schema.rules import RuleValidation, compile_where, validate
+from schema.events import EventQueries
 from schema.rulesets import RuleSetQueries
 
 
@@ -74,7 +75,7 @@ def list_customers(engine, first: int, after_id: Optional[int], clauses: list, n
 
 
 @strawberry.type
-class Query(RuleSetQueries):
+class Query(RuleSetQueries, EventQueries):
     node: relay.Node = relay.node()
 
     @strawberry.field(description="Check rule text without changing anything: every error and warning with "
