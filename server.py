@@ -1,9 +1,12 @@
 """The ASGI app (`uvicorn server:app`): GraphQL with GraphiQL at /graphql, /healthz, migrations on start."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,8 +17,12 @@ from strawberry.asgi import GraphQL
 from domain.db import make_engine, migrate
 from domain.settings import Settings
 from domain.rulesets import ActiveRules
+from domain.webhooks import deliver_due
 from schema import build_schema
 from schema.context import Context
+
+
+log = logging.getLogger("tiergraph")
 
 
 class TiergraphGraphQL(GraphQL):
@@ -27,6 +34,17 @@ class TiergraphGraphQL(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context.for_request(self.engine, self.settings, self.rules, request)
+
+
+async def _send_webhooks(engine, settings: Settings) -> None:
+    """Pushes new tier changes to webhook endpoints for as long as the server runs."""
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                await deliver_due(engine, client)
+            except Exception:  # noqa: BLE001 - one bad round must not stop delivery; the next round retries
+                log.exception("webhook delivery round failed")
+            await asyncio.sleep(settings.event_poll_seconds)
 
 
 def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
@@ -49,7 +67,12 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
         migrate(engine)
         # A broken rule set stops the start with the admin-facing errors, rather than serving wrong tiers.
         rules.current()
+        sender = asyncio.create_task(_send_webhooks(engine, settings)) if settings.webhooks else None
         yield
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
         engine.dispose()
 
     app = Starlette(

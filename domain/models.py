@@ -238,3 +238,23 @@ class ValueRun(SQLModel, table=True):
     customer_count: int = 0
     # params, standard errors, log-likelihood, holdout check, fit seconds
     fit: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """An integrator's URL that receives tier / status changes, signed with its own secret.
+
+    `delivered_through` is the last change id the endpoint acknowledged (2xx): delivery is at least once, in
+    order, and resumes from there after failures and restarts.
+    """
+
+    __tablename__ = "webhook_endpoints"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=200)
+    kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = Field(default=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_through: int = 0
+    failures: int = 0
+    next_attempt_at: Optional[datetime] = None
+    last_error: Optional[str] = Field(default=None, max_length=500)

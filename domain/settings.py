@@ -45,6 +45,7 @@ class Settings:
     max_page_size: int = 100
     sql_echo: bool = False
     event_poll_seconds: float = 1.0  # how often subscriptions look for new tier changes
+    webhooks: bool = True  # the server pushes tier changes to registered webhook endpoints
     admin_token: str | None = None  # required for mutations (publish / rollback rules); None disables them
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -65,6 +66,7 @@ class Settings:
             port=_int(env, "TIERGRAPH_PORT", 8000),
             sql_echo=env.get("TIERGRAPH_SQL_ECHO", "") in {"1", "true", "yes"},
             admin_token=env.get("TIERGRAPH_ADMIN_TOKEN") or None,
+            webhooks=env.get("TIERGRAPH_WEBHOOKS", "on").lower() not in {"0", "off", "false", "no"},
             event_poll_seconds=_float(env, "TIERGRAPH_EVENT_POLL_SECONDS", 1.0),
         )
 

@@ -9,10 +9,11 @@ from schema.errors import error_masking
 from schema.query import Query
 from schema.events import EventSubscriptions
 from schema.rulesets import RuleSetMutations
+from schema.webhooks import WebhookMutations
 
 
 @strawberry.type
-class Mutation(RuleSetMutations):
+class Mutation(RuleSetMutations, WebhookMutations):
     pass
 
 

@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 import domain.models  # noqa: F401
 from domain.db import downgrade, make_engine, migrate
 
-TABLES = {"customer_scores", "value_runs", "customers", "orders", "order_lines", "complaints", "deliveries", "interactions", "sales_reps",
+TABLES = {"webhook_endpoints", "customer_scores", "value_runs", "customers", "orders", "order_lines", "complaints", "deliveries", "interactions", "sales_reps",
           "products", "rule_sets", "evaluation_runs", "customer_evaluations", "tier_changes"}
 
 

@@ -52,7 +52,7 @@ def test_demo_page_with_orders_in_bounded_statements(demo_db):
     url, _ = demo_db
     engine = make_engine(url)
     statements: list[str] = []
-    with TestClient(create_app(Settings(database_url=url), engine=engine)) as http:
+    with TestClient(create_app(Settings(database_url=url, webhooks=False), engine=engine)) as http:
         sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
         body = http.post("/graphql", json={"query": QUERY}).json()
     assert "errors" not in body

@@ -10,7 +10,7 @@ from domain.importer import import_directory
 from domain.settings import Settings
 from server import create_app
 
-FIXTURE = Path(__file__).resolve().parent / "data"
+from tests_support import GRAPH_FIXTURE as FIXTURE
 
 
 class GraphQLClient:
@@ -36,6 +36,6 @@ def graph_engine(engine):
 
 @pytest.fixture
 def client(graph_engine, empty_db_url):
-    app = create_app(Settings(database_url=empty_db_url), engine=graph_engine)
+    app = create_app(Settings(database_url=empty_db_url, webhooks=False), engine=graph_engine)
     with TestClient(app) as http:
         yield GraphQLClient(http)
