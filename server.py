@@ -18,11 +18,22 @@ from domain.db import make_engine, migrate
 from domain.settings import Settings
 from domain.rulesets import ActiveRules
 from domain.webhooks import deliver_due
+from metrics import Metrics
 from schema import build_schema
 from schema.context import Context
 
 
 log = logging.getLogger("tiergraph")
+
+
+class _Wrap:
+    """Adapts a plain ASGI wrapper function to Starlette's middleware list."""
+
+    def __init__(self, app, wrap):
+        self.app = wrap(app)
+
+    async def __call__(self, scope, receive, send):
+        await self.app(scope, receive, send)
 
 
 class TiergraphGraphQL(GraphQL):
@@ -52,6 +63,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
     settings = settings or Settings.from_env()
     engine = engine or make_engine(settings.database_url, echo=settings.sql_echo)
     rules = ActiveRules(engine, settings.rules_path)
+    metrics = Metrics(engine)
     graphql_app = TiergraphGraphQL(build_schema(), engine, settings, rules)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -80,9 +92,11 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz),
+            Route("/metrics", metrics.endpoint),
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(_Wrap, wrap=metrics.middleware)
     app.state.engine = engine
     app.state.settings = settings
     return app

@@ -151,3 +151,10 @@ def test_healthz_and_graphiql(client):
     assert client.http.get("/healthz").json()["status"] == "ok"
     page = client.http.get("/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+def test_metrics_for_operators(client):
+    client.data(PAGE, first=2)
+    text = client.http.get("/metrics").text
+    assert "tiergraph_customers 45.0" in text
+    assert 'tiergraph_http_requests_total{method="POST",path="/graphql",status="200"}' in text
