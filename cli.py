@@ -88,10 +88,24 @@ def _evaluate(engine, settings: Settings, as_of: date | None) -> int:
                       markup=False)
         return 1
     as_of = as_of or date.today()
+    from domain.value.batch import run_value_batch
+
     with _progress() as bar:
-        task = bar.add_task(f"evaluating as of {as_of}", total=None)
+        steps: dict[str, int] = {}
+
+        def value_progress(step: str, done: int, total: int) -> None:
+            if step not in steps:
+                steps[step] = bar.add_task(f"value scores: {step}", total=total)
+            bar.update(steps[step], completed=done, total=total)
+
+        value_run = run_value_batch(engine, as_of, model=settings.value_model, progress=value_progress)
+        task = bar.add_task(f"evaluating rules as of {as_of}", total=None)
         run = run_batch(engine, ruleset, as_of, rule_set_id=version.id,
                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+    fit = value_run.fit or {}
+    model_note = (f"{fit.get('model')} fitted on {fit.get('customers')} customers"
+                  if fit.get("status") == "fitted" else f"lifetime model not fitted: {fit.get('reason')}")
+    console.print(f"scored {value_run.customer_count} customers ({model_note})")
     console.print(f"evaluated {run.customer_count} customers as of {as_of} with rule set version {version.version}")
     _print_distribution(engine, distribution(engine), [r.label for r in ruleset.tiers],
                         [r.label for r in ruleset.statuses])

@@ -214,6 +214,10 @@ class CustomerScore(SQLModel, table=True):
     profit_12m: Optional[float] = None
     growth_90d: Optional[float] = None
     growth_yoy: Optional[float] = None
+    # the lifetime model's inputs (weeks; same-day orders count once), kept so any horizon can be predicted
+    repeat_purchases: Optional[float] = None
+    recency_weeks: Optional[float] = None
+    age_weeks: Optional[float] = None
     p_alive: Optional[float] = None
     expected_orders_90d: Optional[float] = None
     expected_spend: Optional[float] = None

@@ -23,6 +23,13 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def _float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -45,6 +52,7 @@ class Settings:
     max_page_size: int = 100
     sql_echo: bool = False
     event_poll_seconds: float = 1.0  # how often subscriptions look for new tier changes
+    value_model: str = "bgnbd"  # lifetime model: bgnbd, or mbgnbd (one-time buyers can be lost too)
     webhooks: bool = True  # the server pushes tier changes to registered webhook endpoints
     admin_token: str | None = None  # required for mutations (publish / rollback rules); None disables them
     extra: dict[str, str] = field(default_factory=dict)
@@ -66,6 +74,7 @@ class Settings:
             port=_int(env, "TIERGRAPH_PORT", 8000),
             sql_echo=env.get("TIERGRAPH_SQL_ECHO", "") in {"1", "true", "yes"},
             admin_token=env.get("TIERGRAPH_ADMIN_TOKEN") or None,
+            value_model=_choice(env, "TIERGRAPH_VALUE_MODEL", ("bgnbd", "mbgnbd"), "bgnbd"),
             webhooks=env.get("TIERGRAPH_WEBHOOKS", "on").lower() not in {"0", "off", "false", "no"},
             event_poll_seconds=_float(env, "TIERGRAPH_EVENT_POLL_SECONDS", 1.0),
         )

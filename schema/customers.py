@@ -14,6 +14,7 @@ from schema.context import ctx
 from schema.loaders import CHILD_LISTS
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
 from schema.rules import Assignment, Evaluation, rule_text
+from schema.value import CustomerValue, customer_value
 
 
 @strawberry.type
@@ -230,6 +231,10 @@ class Customer(relay.Node):
         if row is None:
             return None
         return Evaluation(as_of=row.as_of, metrics=row.metrics, run_id=row.run_id, customer_id=self.row_id)
+
+    @strawberry.field(description="Value scores: revenue, profit after cost to serve, growth, RFM, CLV, P(alive).")
+    async def value(self, info: Info, as_of: Optional[date] = None) -> Optional[CustomerValue]:
+        return await customer_value(info, self.row_id, as_of)
 
     @strawberry.field
     async def owner(self, info: Info) -> Optional[SalesRep]:

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine, Row
 from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 
-from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, Interaction, Order, OrderLine, Product,
-                           SalesRep)
+from domain.models import (Complaint, Customer, CustomerEvaluation, CustomerScore, Delivery, Interaction, Order,
+                           OrderLine, Product, SalesRep, ValueRun)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Loaders:
         self.evaluation_by_customer = self._by_key(CustomerEvaluation.__table__,
                                                    CustomerEvaluation.__table__.c.customer_id)
         self.explanations = DataLoader(self._explain)
+        self.score_by_customer = self._by_key(CustomerScore.__table__, CustomerScore.__table__.c.customer_id)
+        self.value_run_by_id = self._by_key(ValueRun.__table__, ValueRun.__table__.c.id)
         customers = Customer.__table__
         self.customer_by_id = self._by_key(customers, customers.c.id)
         self.customer_by_external_id = self._by_key(customers, customers.c.external_id)

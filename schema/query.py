@@ -19,6 +19,7 @@ from schema.pagination import Connection, build_connection, decode_cursor, page_
 from schema.rules import RuleValidation, compile_where, validate
 from schema.events import EventQueries
 from schema.rulesets import RuleSetQueries
+from schema.value import ValueQueries
 from schema.webhooks import WebhookQueries
 
 
@@ -76,7 +77,7 @@ def list_customers(engine, first: int, after_id: Optional[int], clauses: list, n
 
 
 @strawberry.type
-class Query(RuleSetQueries, EventQueries, WebhookQueries):
+class Query(RuleSetQueries, EventQueries, WebhookQueries, ValueQueries):
     node: relay.Node = relay.node()
 
     @strawberry.field(description="Check rule text without changing anything: every error and warning with "

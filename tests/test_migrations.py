@@ -26,7 +26,7 @@ def test_upgrade_downgrade_upgrade(empty_db_url):
 def test_head_matches_models(engine):
     """A model change without a migration fails here."""
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), SQLModel.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
     assert diff == []
 
 

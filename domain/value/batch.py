@@ -50,7 +50,8 @@ PG_WORK_MEM_MB = 256  # per sort / hash of the read queries, for this transactio
 UNIT_DAYS = 7.0  # the models run in weeks, as in the literature
 scores_t = CustomerScore.__table__
 runs_t = ValueRun.__table__
-MODEL_COLUMNS = ("p_alive", "expected_orders_90d", "expected_spend", "clv")
+MODEL_COLUMNS = ("p_alive", "expected_orders_90d", "expected_spend", "clv", "repeat_purchases", "recency_weeks",
+                 "age_weeks")
 
 
 def _json(v: Any) -> Any:
@@ -106,6 +107,9 @@ def fit_lifetime_value(agg: CustomerAggregates, windows: ScoreWindows, model: st
     summary = _summary(agg["customer_id"][has], agg["order_days"][has], agg["first_day"][has],
                        agg["last_day"][has], agg["repeat_amount"][has], as_of_day)
     repeaters = int((summary.frequency > 0).sum())
+    out["repeat_purchases"][has] = summary.frequency
+    out["recency_weeks"][has] = summary.recency
+    out["age_weeks"][has] = summary.T
     fit: dict[str, Any] = {"status": "skipped", "reason": None, "model": model, "unit_days": UNIT_DAYS,
                            "customers": int(summary.n_customers), "repeat_buyers": repeaters,
                            "clv_months": clv_months, "monthly_discount_rate": monthly_discount_rate,

@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.Column('source', sa.Text(), nullable=False),
+    sa.Column('source', sa.String(), nullable=False),
     sa.Column('checksum', sa.String(length=64), nullable=False),
     sa.Column('published_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('published_by', sa.String(length=200), nullable=True),
@@ -122,7 +122,7 @@ def upgrade() -> None:
     sa.Column('occurred_at', sa.Date(), nullable=False),
     sa.Column('kind', sa.String(length=50), nullable=False),
     sa.Column('cost', sa.Float(), nullable=False),
-    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('note', sa.String(), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ),
     sa.ForeignKeyConstraint(['rep_id'], ['sales_reps.id'], ),
     sa.PrimaryKeyConstraint('id')

@@ -32,33 +32,9 @@ def upgrade() -> None:
     with op.batch_alter_table('webhook_endpoints', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_webhook_endpoints_active'), ['active'], unique=False)
 
-    with op.batch_alter_table('interactions', schema=None) as batch_op:
-        batch_op.alter_column('note',
-               existing_type=sa.TEXT(),
-               type_=sa.Text(),
-               existing_nullable=True)
-
-    with op.batch_alter_table('rule_sets', schema=None) as batch_op:
-        batch_op.alter_column('source',
-               existing_type=sa.TEXT(),
-               type_=sa.Text(),
-               existing_nullable=False)
-
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('rule_sets', schema=None) as batch_op:
-        batch_op.alter_column('source',
-               existing_type=sa.Text(),
-               type_=sa.TEXT(),
-               existing_nullable=False)
-
-    with op.batch_alter_table('interactions', schema=None) as batch_op:
-        batch_op.alter_column('note',
-               existing_type=sa.Text(),
-               type_=sa.TEXT(),
-               existing_nullable=True)
-
     with op.batch_alter_table('webhook_endpoints', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_webhook_endpoints_active'))
 

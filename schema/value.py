@@ -1,0 +1,216 @@
+"""Customer value over GraphQL: per-customer scores, the value pyramid per tier, ARPU, top customers."""
+from __future__ import annotations
+
+import enum
+from datetime import date, timedelta
+from typing import Annotated, Optional
+
+import numpy as np
+import strawberry
+from sqlalchemy.engine import Row
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from domain.value import bgnbd, mbgnbd
+from domain.value.reports import arpu_by_tier, top_customers, value_summary
+from schema.context import ctx
+from schema.errors import UserError
+
+EXPECTATION = {"bgnbd": bgnbd.conditional_expected_purchases, "mbgnbd": mbgnbd.conditional_expected_purchases}
+MAX_TOP = 100
+
+
+@strawberry.type
+class Rfm:
+    r: Optional[int]
+    f: Optional[int]
+    m: Optional[int]
+    cell: Optional[str] = strawberry.field(description="e.g. 5-4-5; null when the customer never ordered.")
+    recency_days: Optional[float]
+    frequency: int
+    monetary: Optional[float]
+
+
+@strawberry.type(description="Value scores from the last value run (`tiergraph evaluate`), as of `asOf`.")
+class CustomerValue:
+    as_of: date
+    revenue_12m: float
+    margin_12m: Optional[float] = strawberry.field(description="Revenue minus cost of goods; null when unknown.")
+    service_cost_12m: float = strawberry.field(description="Interactions, complaint handling and delivery cost.")
+    profit_12m: Optional[float] = strawberry.field(description="Margin minus cost to serve.")
+    growth: Optional[float] = strawberry.field(description="Revenue of the last 90 days vs the 90 before, minus 1.")
+    growth_yoy: Optional[float] = strawberry.field(description="Revenue of the last 12 months vs the 12 before, "
+                                                               "minus 1.")
+    rfm: Rfm
+    clv: Optional[float] = strawberry.field(description="Discounted 12-month lifetime value.")
+    p_alive: Optional[float] = strawberry.field(description="Probability the customer is still active.")
+    expected_spend: Optional[float]
+    seasonal_auto: bool = strawberry.field(description="Orders over 2+ years concentrate in a few calendar months.")
+    usual_gap_days: Optional[float] = strawberry.field(description="Median days between order days.")
+    referred_revenue_12m: float
+    referred_profit_12m: Optional[float]
+    group_revenue_12m: float = strawberry.field(description="Revenue of this account and its whole hierarchy below.")
+    group_profit_12m: Optional[float]
+    run_id: strawberry.Private[int]
+    inputs: strawberry.Private[tuple]
+
+    @strawberry.field(description="True when profit after cost to serve is below zero.")
+    def negative_value(self) -> bool:
+        return self.profit_12m is not None and self.profit_12m < 0
+
+    @strawberry.field(description="Expected orders (order days) in the next `days` days, from the fitted model.")
+    async def expected_orders(self, info: Info, days: int = 90) -> Optional[float]:
+        if not 1 <= days <= 3650:
+            raise UserError("BAD_ARGUMENT", f"'days' must be between 1 and 3650, got {days}")
+        run = await ctx(info).loaders.value_run_by_id.load(self.run_id)
+        x, t_x, big_t = self.inputs
+        purchases = (run.fit or {}).get("purchases") if run is not None else None
+        if purchases is None or x is None:
+            return None
+        params = [purchases[k] for k in ("r", "alpha", "a", "b")]
+        unit = (run.fit or {}).get("unit_days", 7)
+        value = EXPECTATION[purchases.get("model", "bgnbd")](params, days / unit, np.array([x]), np.array([t_x]),
+                                                               np.array([big_t]))
+        return float(np.asarray(value).ravel()[0])
+
+    @classmethod
+    def from_row(cls, row: Row) -> "CustomerValue":
+        m = row._mapping
+        return cls(
+            as_of=m["as_of"], revenue_12m=m["revenue_12m"], margin_12m=m["margin_12m"],
+            service_cost_12m=m["service_cost_12m"], profit_12m=m["profit_12m"], growth=m["growth_90d"],
+            growth_yoy=m["growth_yoy"],
+            rfm=Rfm(r=m["rfm_r"], f=m["rfm_f"], m=m["rfm_m"], cell=m["rfm_cell"], recency_days=m["recency_days"],
+                    frequency=m["frequency"], monetary=m["monetary"]),
+            clv=m["clv"], p_alive=m["p_alive"], expected_spend=m["expected_spend"],
+            seasonal_auto=bool(m["seasonal_auto"]), usual_gap_days=m["usual_gap_days"],
+            referred_revenue_12m=m["referred_revenue_12m"], referred_profit_12m=m["referred_profit_12m"],
+            group_revenue_12m=m["group_revenue_12m"], group_profit_12m=m["group_profit_12m"], run_id=m["run_id"],
+            inputs=(m["repeat_purchases"], m["recency_weeks"], m["age_weeks"]),
+        )
+
+
+async def customer_value(info: Info, customer_id: int, as_of: Optional[date]) -> Optional[CustomerValue]:
+    row = await ctx(info).loaders.score_by_customer.load(customer_id)
+    if row is None:
+        return None
+    if as_of is not None and as_of != row.as_of:
+        raise UserError("NOT_EVALUATED", f"value scores are stored as of {row.as_of}; run "
+                                         f"`tiergraph evaluate --as-of {as_of}` to score as of {as_of}",
+                        stored_as_of=row.as_of.isoformat())
+    return CustomerValue.from_row(row)
+
+
+@strawberry.type
+class TierValue:
+    tier: Optional[str]
+    customers: int
+    customer_share: Optional[float]
+    revenue: float
+    profit: Optional[float]
+    profit_share: Optional[float]
+
+
+@strawberry.type(description="The customer pyramid and the (often inverted) profit pyramid, per tier.")
+class ValueSummary:
+    as_of: Optional[date]
+    tiers: list[TierValue]
+    total: TierValue
+
+
+@strawberry.type
+class TierArpu:
+    month: date
+    tier: Optional[str]
+    customers: int
+    revenue: float
+    arpu: Optional[float]
+
+
+@strawberry.enum
+class TopBy(enum.Enum):
+    GROWTH = "growth"
+    REVENUE = "revenue"
+    PROFIT = "profit"
+
+
+@strawberry.type
+class TopCustomer:
+    revenue: float
+    previous_revenue: float
+    growth: Optional[float]
+    profit: Optional[float]
+    row_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Optional[Annotated["Customer", strawberry.lazy("schema.customers")]]:
+        from schema.customers import Customer
+
+        row = await ctx(info).loaders.customer_by_id.load(self.row_id)
+        return Customer.from_row(row) if row else None
+
+
+@strawberry.type(description="The fitted lifetime-value model: parameters, standard errors, holdout check.")
+class ValueModel:
+    as_of: date
+    model: str
+    customers: int
+    fit: JSON
+
+
+def _tier_value(t) -> TierValue:
+    return TierValue(tier=t.tier, customers=t.customers, customer_share=t.customer_share, revenue=t.revenue,
+                     profit=t.profit, profit_share=t.profit_share)
+
+
+@strawberry.type
+class ValueQueries:
+    @strawberry.field(description="Customers, revenue and profit per tier, with shares.")
+    async def value_summary(self, info: Info) -> ValueSummary:
+        c = ctx(info)
+        s = await c.loaders.run(value_summary, c.engine)
+        return ValueSummary(as_of=s.as_of, tiers=[_tier_value(t) for t in s.tiers], total=_tier_value(s.total))
+
+    @strawberry.field(description="Average revenue per customer per calendar month and tier.")
+    async def arpu(self, info: Info, months: int = 12, as_of: Optional[date] = None) -> list[TierArpu]:
+        if not 1 <= months <= 120:
+            raise UserError("BAD_ARGUMENT", f"'months' must be between 1 and 120, got {months}")
+        c = ctx(info)
+        rows = await c.loaders.run(arpu_by_tier, c.engine, months, as_of or date.today())
+        return [TierArpu(month=r.month, tier=r.tier, customers=r.customers, revenue=r.revenue, arpu=r.arpu)
+                for r in rows]
+
+    @strawberry.field(description="Largest and fastest-growing customers in a period, by region and product.")
+    async def top_customers(self, info: Info, by: TopBy = TopBy.REVENUE, region: Optional[str] = None,
+                            product: Annotated[Optional[str], strawberry.argument(description="A sku.")] = None,
+                            from_: Annotated[Optional[date], strawberry.argument(name="from")] = None,
+                            to: Optional[date] = None, first: int = 20) -> list[TopCustomer]:
+        if not 1 <= first <= MAX_TOP:
+            raise UserError("BAD_ARGUMENT", f"'first' must be between 1 and {MAX_TOP}, got {first}")
+        end = to or date.today()
+        start = from_ or end - timedelta(days=89)
+        if end < start:
+            raise UserError("BAD_ARGUMENT", f"'to' ({end}) is before 'from' ({start})")
+        c = ctx(info)
+        rows = await c.loaders.run(top_customers, c.engine, by.value, region, product, start=start, end=end,
+                                   first=first)
+        return [TopCustomer(revenue=r.revenue, previous_revenue=r.previous_revenue, growth=r.growth,
+                            profit=r.profit, row_id=r.customer_id) for r in rows]
+
+    @strawberry.field(description="The lifetime-value model of the last value run, so users can judge its fit.")
+    async def value_model(self, info: Info) -> Optional[ValueModel]:
+        c = ctx(info)
+        run = await c.loaders.run(_latest_value_run, c.engine)
+        if run is None:
+            return None
+        return ValueModel(as_of=run.as_of, model=run.model, customers=run.customer_count, fit=run.fit)
+
+
+def _latest_value_run(engine):
+    import sqlalchemy as sa
+
+    from domain.models import ValueRun
+
+    t = ValueRun.__table__
+    with engine.connect() as conn:
+        return conn.execute(sa.select(t).where(t.c.finished_at.is_not(None)).order_by(t.c.id.desc()).limit(1)).first()
