@@ -238,6 +238,9 @@ def agg_key(node: Any) -> tuple:
     if t is n.Aggregate:
         return (node.source, node.func, node.field.name if node.field else None, node.window, node.where)
     if t is n.NoRecord:
+        if node.window is None or node.window.offset is None:
+            # no record in a window ending on as_of <=> the last such record (on or before as_of) is before it
+            return (node.source, "last", None, None, node.where)
         return (node.source, "count", None, node.window, node.where)
     if t is n.DaysSince:
         return (node.source, "last", None, None, node.where)
@@ -308,6 +311,7 @@ class SqlCompiler:
         self.record_table: sa.Table | None = None
         self.record_source: str | None = None
         self.customer_fields: set[str] = set()
+        self.rank_value_cols: dict[str, str] = {}  # rank key -> value column name
 
     # ---------- building the layers ----------
 
@@ -346,7 +350,11 @@ class SqlCompiler:
         if ranks:
             self.cols = layer.c
             extra = []
+            shared: dict[tuple, int] = {}  # (operand, direction) -> index of its window columns
             for i, (key, r) in enumerate(ranks):
+                if (r.operand, r.direction) in shared:
+                    continue
+                shared[(r.operand, r.direction)] = i
                 x = self.num(r.operand)
                 order = x.desc() if r.direction == "top" else x.asc()
                 extra.append(x.label(f"rank_value_{i}"))
@@ -357,12 +365,14 @@ class SqlCompiler:
             flags = []
             for i, (key, r) in enumerate(ranks):
                 c = layer.c
-                cnt, known = c[f"rank_count_{i}"], c[f"rank_known_{i}"]
+                j = shared[(r.operand, r.direction)]
+                cnt, known = c[f"rank_count_{j}"], c[f"rank_known_{j}"]
                 if r.percent:
                     inside = cnt * p_int(100) <= known * p_num(r.amount)
                 else:
                     inside = cnt <= p_num(r.amount)
-                flags.append(sa.case((c[f"rank_value_{i}"].is_not(None), inside)).label(f"rank_in_{i}"))
+                flags.append(sa.case((c[f"rank_value_{j}"].is_not(None), inside)).label(f"rank_in_{i}"))
+                self.rank_value_cols[key] = f"rank_value_{j}"
                 self.rank_cols[key] = f"rank_in_{i}"
             layer = sa.select(*layer.c, *flags).select_from(layer).cte("ranked_flags")
         self.cols = layer.c
@@ -510,7 +520,13 @@ class SqlCompiler:
 
     def bool_NoRecord(self, node: n.NoRecord) -> ColumnElement:
         self._outside_record(node)
-        return self.cols[self.agg_cols[agg_key(node)]] == p_int(0)
+        key = agg_key(node)
+        col = self.cols[self.agg_cols[key]]
+        if key[1] == "count":
+            return col == p_int(0)
+        if node.window is None:
+            return col.is_(None)
+        return sa.or_(col.is_(None), col < p_date(bounds(node.window, self.as_of).start))
 
     def bool_Flag(self, node: n.Flag) -> ColumnElement:
         if node.name not in ("seasonal", "blocked"):
@@ -606,8 +622,11 @@ def compile_ruleset(ruleset: n.RuleSet, as_of: date) -> CompiledRules:
         tag_cols.append((rule, col))
     rank_info = []
     for i, (key, node) in enumerate(ranks):
-        decided_cols += [c[f"rank_value_{i}"], c[f"rank_in_{i}"]]
-        rank_info.append((key, node, f"rank_value_{i}", f"rank_in_{i}"))
+        vcol = comp.rank_value_cols[key]
+        if vcol not in {getattr(x, "name", None) for x in decided_cols}:
+            decided_cols.append(c[vcol])
+        decided_cols.append(c[f"rank_in_{i}"])
+        rank_info.append((key, node, vcol, f"rank_in_{i}"))
     decided = sa.select(*decided_cols).select_from(layer).cte("decided")
     d = decided.c
     tiers, statuses = list(ruleset.tiers), list(ruleset.statuses)
@@ -619,7 +638,7 @@ def compile_ruleset(ruleset: n.RuleSet, as_of: date) -> CompiledRules:
         _pick(d.status_index, [r.label for r in statuses], sa.String).label("status"),
         _pick(d.status_index, [r.pos.line for r in statuses], sa.Integer).label("status_line"),
         *(d[col] for _, col in tag_cols),
-        *(d[col] for _, _, vcol, icol in rank_info for col in (vcol, icol)),
+        *(d[col] for col in dict.fromkeys(col for _, _, vcol, icol in rank_info for col in (vcol, icol))),
     ).select_from(decided).order_by(d.customer_id)
     return CompiledRules(final, as_of, dict(comp.metric_cols), tiers, statuses, tag_cols, rank_info)
 
@@ -632,7 +651,7 @@ def compile_cutoffs(ruleset: n.RuleSet, as_of: date) -> tuple[sa.Select, list[tu
     layer, ranks = comp.build(list(rank_nodes(conditions)), needed)
     cols = []
     for i, (key, node) in enumerate(ranks):
-        v = layer.c[f"rank_value_{i}"]
+        v = layer.c[comp.rank_value_cols[key]]
         picked = sa.case((layer.c[f"rank_in_{i}"], v))
         cols.append((sa.func.min(picked) if node.direction == "top" else sa.func.max(picked)).label(f"cut_{i}"))
     if not cols:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from domain.records import load_all_records
 from rules import nodes as n
 from rules import to_sql
-from rules.to_python import PyEvaluator, evaluate, evaluate_condition, node_text
+from rules.to_python import PyEvaluator, children, evaluate, evaluate_condition, node_text
 from rules.windows import bounds
 AS_OFS = [date(2026, 3, 31), date(2026, 2, 28), date(2024, 2, 29), date(2026, 11, 23), date(2025, 12, 31)]
 WINDOWS = [
@@ -52,6 +52,7 @@ def edge_dates(as_of: date) -> list[date]:
 
 def day(as_of: date):
     return st.one_of(
+        st.sampled_from([as_of - timedelta(days=1), as_of, as_of + timedelta(days=1)]),
         st.sampled_from(edge_dates(as_of)),
         st.integers(-800, 3).map(lambda k: as_of + timedelta(days=k)),
     )
@@ -64,7 +65,7 @@ def day(as_of: date):
 def record_condition(draw, source: str, depth: int = 2):
     options = ["cmp_num"]
     if source in FLAGS:
-        options.append("flag")
+        options += ["flag", "flag", "flag"]
     if source in STR_FIELDS:
         options.append("cmp_str")
     if depth > 0:
@@ -92,7 +93,7 @@ def aggregate(draw):
     func = draw(st.sampled_from(["sum", "count", "avg", "min", "max"]))
     fld = None if func == "count" else n.RecordField(source, draw(st.sampled_from(NUM_FIELDS[source])))
     window = draw(st.one_of(st.none(), st.sampled_from(WINDOWS)))
-    where = draw(st.one_of(st.none(), st.none(), record_condition(source)))
+    where = draw(st.one_of(st.none(), record_condition(source)))
     return n.Aggregate(func, source, fld, window, where)
 
 
@@ -240,7 +241,7 @@ def customer_data(draw, as_of: date):
                 resolved_at=draw(st.one_of(st.none(), when)),
                 category=draw(st.sampled_from([None, "billing", "quality"])), cost=draw(money)))
         if my_orders:
-            for k in range(draw(st.integers(0, 2))):
+            for k in range(draw(st.integers(0, 3))):
                 deliveries.append(dict(
                     id=len(deliveries) + 1, external_id=f"d{len(deliveries) + 1}", customer_id=cid,
                     order_id=draw(st.sampled_from(my_orders))["id"], promised_at=draw(when),
@@ -292,13 +293,53 @@ def brute_force_rank(values: dict[int, float | None], node: n.Rank) -> dict[int,
     return out
 
 
+def probe_ruleset(ruleset: n.RuleSet) -> n.RuleSet:
+    """Every numeric sub-expression as a metric and every boolean sub-expression as two tags (true / false):
+    agreement on these checks each node, not only the first rule that fires."""
+    nums, bools = [], []
+    exprs = [m.expr for m in ruleset.metrics]
+    exprs += [r.condition for r in (*ruleset.tiers, *ruleset.statuses, *ruleset.tags) if r.condition is not None]
+
+    def visit(node, in_record: bool) -> None:
+        t = type(node)
+        if t in (n.Aggregate, n.DaysSince, n.NoRecord):
+            if not in_record:
+                (bools if t is n.NoRecord else nums).append(node)
+            return  # its `where` is checked through the aggregate
+        if not in_record:
+            if t in (n.Arith, n.Negate) and node not in nums:
+                nums.append(node)
+            if t in (n.Compare, n.InList, n.Rank, n.Flag, n.And, n.Or, n.Not) and node not in bools:
+                bools.append(node)
+        for child in children(node):
+            visit(child, in_record)
+
+    for e in exprs:
+        visit(e, False)
+    # record flags and windows on every example, whatever the random rules use
+    for source, flags in FLAGS.items():
+        for flag in flags:
+            nums.append(n.Aggregate("count", source, None, None, n.RecordFlag(source, flag)))
+    for w in WINDOWS:
+        nums.append(n.Aggregate("sum", "order", n.RecordField("order", "margin"), w))
+    nums.append(n.DaysSince("interaction"))
+    metrics = list(ruleset.metrics)
+    for i, e in enumerate(dict.fromkeys(nums)):
+        metrics.append(n.Metric(f"probe{i}", e, n.Pos(900 + i, 1), node_text(e)))
+    tags = []
+    for i, b in enumerate(dict.fromkeys(bools)):
+        tags.append(n.Rule("tag", f"true{i}", b, n.Pos(1000 + i, 1), node_text(b)))
+        tags.append(n.Rule("tag", f"false{i}", n.Not(b), n.Pos(2000 + i, 1), node_text(b)))
+    return n.RuleSet(tuple(metrics), ruleset.tiers, ruleset.statuses, tuple(tags))
+
+
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(data=st.data())
 def test_sql_and_python_agree(engine, data):
     as_of = data.draw(st.sampled_from(AS_OFS), label="as_of")
-    ruleset = data.draw(rule_sets(), label="rules")
+    ruleset = probe_ruleset(data.draw(rule_sets(), label="rules"))
     rows = data.draw(customer_data(as_of), label="data")
     load(engine, rows)
 
