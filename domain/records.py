@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from rules.to_python import CustomerRecords
-from rules.to_sql import TABLES, customers
+from rules.to_sql import TABLES, customer_scores, customers
 
 
 class CustomerNotFound(LookupError):
@@ -38,6 +38,12 @@ def _load(conn: Connection, ids: Iterable[int] | None) -> dict[int, CustomerReco
             grouped[row.customer_id].append(row)
         for cid, recs in out.items():
             recs.of(source).extend(grouped.get(cid, ()))
+    scores = sa.select(customer_scores)
+    if ids is not None:
+        scores = scores.where(customer_scores.c.customer_id.in_(ids))
+    for row in conn.execute(scores):
+        if row.customer_id in out:
+            out[row.customer_id].scores = row
     return out
 
 

@@ -32,7 +32,25 @@ BUILTINS: dict[str, BuiltinInfo] = {
     "seasonal_auto": BuiltinInfo(BOOL, "orders follow a yearly pattern (detected from history)"),
     "referred_revenue_12m": BuiltinInfo(NUM, "revenue in the last 12 months of customers this one referred"),
     "group_revenue_12m": BuiltinInfo(NUM, "revenue in the last 12 months of this customer and its child accounts"),
+    "referred_profit_12m": BuiltinInfo(NUM, "profit in the last 12 months of customers this one referred"),
+    "group_profit_12m": BuiltinInfo(NUM, "profit in the last 12 months of this customer and its child accounts"),
+    "expected_spend": BuiltinInfo(NUM, "expected revenue per future order (Gamma-Gamma)"),
+    "growth_yoy": BuiltinInfo(NUM, "revenue of the last 12 months vs the 12 before, minus 1"),
+    "recency_days": BuiltinInfo(NUM, "days since the last order (as scored for RFM)"),
 }
+
+# Built-in metrics are read from the value scores (table customer_scores) of the same evaluation date; a customer
+# without scores for that date has them unknown. Names equal the column names.
+SCORE_COLUMNS: tuple[str, ...] = ("rfm_r", "rfm_f", "rfm_m", "clv", "p_alive", "expected_orders_90d", "usual_gap_days",
+                                  "seasonal_auto", "referred_revenue_12m", "group_revenue_12m", "referred_profit_12m",
+                                  "group_profit_12m", "expected_spend", "growth_yoy", "recency_days")
+
+
+def builtin_values(scores, as_of) -> dict:
+    """The built-in metric values of one customer from its customer_scores row, if that row is as of `as_of`."""
+    if scores is None or scores.as_of != as_of:
+        return {}
+    return {name: getattr(scores, name) for name in SCORE_COLUMNS}
 
 
 def register(name: str, type_: Type, description: str) -> None:
@@ -66,7 +84,7 @@ SOURCES: dict[str, SourceInfo] = {
 AGGREGATES: tuple[str, ...] = ("sum", "count", "avg", "min", "max")
 
 KEYWORDS: frozenset[str] = frozenset(
-    "metric tier status tag if otherwise unless or and not in top bottom of where days since last no before".split()
+    "metric tier status tag if otherwise unless or and not in top bottom of where days since last no before for".split()
 )
 
 

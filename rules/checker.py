@@ -365,6 +365,24 @@ class ExprChecker:
         where, window, ok = self._where_window(t, source, "WHERE")
         return (nodes.NoRecord(source, window, where), BOOL) if ok else (None, ERR)
 
+    def x_no_record_gap(self, t, ctx):
+        """`no order for 3x usual gap` = days since the last order > 3 x the customer's usual gap between orders."""
+        if ctx is not None:
+            return self.error("E206", "'no ...' can't be used inside a 'where'", t)
+        toks = _toks(t)
+        source = self._source(toks[1])
+        if source is None:
+            return None, ERR
+        words = [str(w) for w in toks[4:7]]
+        if words != ["x", "usual", "gap"]:
+            return self.error("E100", f"write it as 'no {source} for 3x usual gap', not '{' '.join(words)}'", toks[4])
+        if source != "order":
+            return self.error("E306", "the usual gap is measured between orders: write 'no order for 3x usual gap'",
+                              toks[1])
+        factor = float(toks[3])
+        limit = nodes.Arith("*", nodes.Number(factor), nodes.Builtin("usual_gap_days"))
+        return nodes.Compare(">", nodes.DaysSince("order"), limit), BOOL
+
     def window(self, t: Tree) -> nodes.Window | None:
         tok = _toks(_kids(t)[0])[0]
         offset = self.window(_kids(t)[1]) if len(_kids(t)) > 1 else None

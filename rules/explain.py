@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from typing import Any, Iterable
 
 from rules import nodes as n
+from rules.builtins import builtin_values
 from rules.to_python import (
     DATE_FIELD,
     CustomerRecords,
@@ -226,9 +227,10 @@ def forecast(ruleset: n.RuleSet, rules: tuple[n.Rule, ...], kind: str, records: 
     """The first day the outcome of `rules` changes by itself (no new records, same rank cut-offs)."""
     if not rules:
         return None
-    now = PyEvaluator(ruleset, records, as_of, cutoffs).first_match(rules)
+    fixed = builtin_values(records.scores, as_of)  # value scores, like rank cut-offs, are held as of today
+    now = PyEvaluator(ruleset, records, as_of, cutoffs, fixed).first_match(rules)
     for d in candidate_days(ruleset, rules, records, as_of, horizon):
-        then = PyEvaluator(ruleset, records, d, cutoffs).first_match(rules)
+        then = PyEvaluator(ruleset, records, d, cutoffs, fixed).first_match(rules)
         if (then.label if then else None) != (now.label if now else None):
             sources = [x.source for x in _expand(ruleset, [then.condition if then else None])
                        if type(x) in (n.NoRecord, n.DaysSince)]

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any, Callable, Iterable, Iterator
 
 from rules import nodes as n
+from rules.builtins import builtin_values
 from rules.windows import Bounds, bounds
 
 # ---------- record sources (shared with rules.to_sql) ----------
@@ -285,6 +286,7 @@ class CustomerRecords:
     complaints: list[Any] = field(default_factory=list)
     deliveries: list[Any] = field(default_factory=list)
     interactions: list[Any] = field(default_factory=list)
+    scores: Any = None  # the customer_scores row (value scores), the source of built-in metrics
 
     def of(self, source: str) -> list[Any]:
         return getattr(self, LIST_OF[source])
@@ -320,7 +322,7 @@ class PyEvaluator:
         self.customer = records.customer
         self.as_of = as_of
         self.cutoffs = cutoffs or {}
-        self.builtins = builtins or {}
+        self.builtins = builtins if builtins is not None else builtin_values(records.scores, as_of)
         self._metrics: dict[str, float | None] = {}
         self._record: Any = None
         self._sorted: dict[str, list[Any]] = {}

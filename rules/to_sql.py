@@ -37,6 +37,7 @@ from rules.to_python import (
     rank_nodes,
     walk,
 )
+from rules.builtins import BUILTINS, SCORE_COLUMNS
 from rules.windows import bounds
 
 metadata = sa.MetaData()
@@ -72,6 +73,11 @@ interactions = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True), sa.Column("customer_id", sa.Integer),
     sa.Column("external_id", sa.String), sa.Column("occurred_at", sa.Date), sa.Column("kind", sa.String),
     sa.Column("note", sa.String), sa.Column("cost", sa.Float),
+)
+customer_scores = sa.Table(
+    "customer_scores", metadata,
+    sa.Column("customer_id", sa.Integer, primary_key=True), sa.Column("as_of", sa.Date),
+    *[sa.Column(name, sa.Boolean if BUILTINS[name].type == "BOOL" else sa.Float) for name in SCORE_COLUMNS],
 )
 TABLES: dict[str, sa.Table] = {"order": orders, "complaint": complaints, "delivery": deliveries,
                                "interaction": interactions}
@@ -312,6 +318,7 @@ class SqlCompiler:
         self.record_source: str | None = None
         self.customer_fields: set[str] = set()
         self.rank_value_cols: dict[str, str] = {}  # rank key -> value column name
+        self.builtins_used: set[str] = set()
 
     # ---------- building the layers ----------
 
@@ -324,6 +331,8 @@ class SqlCompiler:
                     self.customer_fields.add("attributes" if node.attribute else node.name)
                 elif type(node) is n.Flag:
                     self.customer_fields.add(node.name)
+                elif type(node) in (n.Builtin, n.BoolMetric):
+                    self.builtins_used.add(node.name)
                 elif type(node) in (n.Aggregate, n.NoRecord, n.DaysSince):
                     key = agg_key(node)
                     if key not in self.agg_cols:
@@ -393,6 +402,11 @@ class SqlCompiler:
                 if key[1] in ("sum", "count"):
                     col = sa.func.coalesce(col, p_int(0) if key[1] == "count" else p_num(0))
                 cols.append(col.label(self.agg_cols[key]))
+        if self.builtins_used:
+            # value scores of the same evaluation date only; otherwise the built-ins are unknown
+            s = customer_scores
+            joined = joined.outerjoin(s, sa.and_(s.c.customer_id == c.c.id, s.c.as_of == p_date(self.as_of)))
+            cols += [s.c[name].label(f"builtin_{name}") for name in sorted(self.builtins_used)]
         blocked = sa.and_(c.c.blocked_from.is_not(None), c.c.blocked_from <= p_date(self.as_of))
         used = self.customer_fields
         cols += [c.c[name] for name in sorted(used & (CUSTOMER_STRING_FIELDS | {"attributes"}))]
@@ -468,7 +482,7 @@ class SqlCompiler:
         return self.cols[self.metric_cols[node.name]]
 
     def num_Builtin(self, node: n.Builtin) -> ColumnElement:
-        return sa.null()  # built-in metrics are not computed by this back end yet: unknown
+        return self.cols[f"builtin_{node.name}"]
 
     def num_CustomerField(self, node: n.CustomerField) -> ColumnElement:
         return self._customer_field(node, "num")
@@ -534,7 +548,7 @@ class SqlCompiler:
         return self.cols[f"flag_{node.name}"]
 
     def bool_BoolMetric(self, node: n.BoolMetric) -> ColumnElement:
-        return sa.cast(sa.null(), sa.Boolean)
+        return self.cols[f"builtin_{node.name}"]
 
     def bool_RecordFlag(self, node: n.RecordFlag) -> ColumnElement:
         t = self.record_table
