@@ -98,7 +98,8 @@ def _evaluate(engine, settings: Settings, as_of: date | None) -> int:
                 steps[step] = bar.add_task(f"value scores: {step}", total=total)
             bar.update(steps[step], completed=done, total=total)
 
-        value_run = run_value_batch(engine, as_of, model=settings.value_model, progress=value_progress)
+        value_run = run_value_batch(engine, as_of, model=settings.value_model, monetary=settings.rfm_monetary,
+                                    progress=value_progress)
         task = bar.add_task(f"evaluating rules as of {as_of}", total=None)
         run = run_batch(engine, ruleset, as_of, rule_set_id=version.id,
                         progress=lambda done, total: bar.update(task, completed=done, total=total))

@@ -52,6 +52,7 @@ class Settings:
     max_page_size: int = 100
     sql_echo: bool = False
     event_poll_seconds: float = 1.0  # how often subscriptions look for new tier changes
+    rfm_monetary: str = "revenue"  # RFM's M: revenue, or margin
     value_model: str = "bgnbd"  # lifetime model: bgnbd, or mbgnbd (one-time buyers can be lost too)
     webhooks: bool = True  # the server pushes tier changes to registered webhook endpoints
     admin_token: str | None = None  # required for mutations (publish / rollback rules); None disables them
@@ -74,6 +75,7 @@ class Settings:
             port=_int(env, "TIERGRAPH_PORT", 8000),
             sql_echo=env.get("TIERGRAPH_SQL_ECHO", "") in {"1", "true", "yes"},
             admin_token=env.get("TIERGRAPH_ADMIN_TOKEN") or None,
+            rfm_monetary=_choice(env, "TIERGRAPH_RFM_MONETARY", ("revenue", "margin"), "revenue"),
             value_model=_choice(env, "TIERGRAPH_VALUE_MODEL", ("bgnbd", "mbgnbd"), "bgnbd"),
             webhooks=env.get("TIERGRAPH_WEBHOOKS", "on").lower() not in {"0", "off", "false", "no"},
             event_poll_seconds=_float(env, "TIERGRAPH_EVENT_POLL_SECONDS", 1.0),
