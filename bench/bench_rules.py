@@ -13,13 +13,12 @@ checks the compiled and hand-written results are identical and reports the ratio
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import statistics
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
 from typing import Iterable
 
 import sqlalchemy as sa

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from rules import nodes as n
 from rules.builtins import builtin_values
-from rules.windows import Bounds, bounds
+from rules.windows import bounds
 
 # ---------- record sources (shared with rules.to_sql) ----------
 

@@ -15,7 +15,7 @@ SQL as a bound parameter. Semantics mirror rules.to_python exactly (docs/rules.m
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, timedelta
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import numpy as np
 import strawberry
@@ -15,6 +15,9 @@ from domain.value import bgnbd, mbgnbd
 from domain.value.reports import arpu_by_tier, top_customers, value_summary
 from schema.context import ctx
 from schema.errors import UserError
+
+if TYPE_CHECKING:
+    from schema.customers import Customer
 
 EXPECTATION = {"bgnbd": bgnbd.conditional_expected_purchases, "mbgnbd": mbgnbd.conditional_expected_purchases}
 MAX_TOP = 100

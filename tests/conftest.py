@@ -13,11 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from domain.db import make_engine, migrate
+from tests_support import IN_CI, require_cdnow
 
 PG_ADMIN_URL = os.environ.get("TIERGRAPH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-SHARED_DATA = Path(os.environ.get("TIERGRAPH_SHARED_DATA") or Path(__file__).resolve().parent.parent.parent / "shared" / "data")
-CDNOW_DIR = SHARED_DATA / "cdnow"
 
 
 def _pg_available() -> str | None:
@@ -93,8 +91,4 @@ def engine(empty_db_url):
 
 @pytest.fixture
 def cdnow_dir() -> Path:
-    if not (CDNOW_DIR / "orders.csv").exists():
-        if IN_CI:
-            pytest.fail(f"the CDNOW data is expected at {CDNOW_DIR} in CI")
-        pytest.skip(f"CDNOW data not found at {CDNOW_DIR} (it lives in ../shared/data/cdnow)")
-    return CDNOW_DIR
+    return require_cdnow()

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from domain.import_rows import ImportFailed
 from domain.importer import import_directory
-from domain.models import Customer, Order, OrderLine
+from domain.models import Customer, Order
 
 
 def count(engine, table) -> int:

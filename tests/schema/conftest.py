@@ -1,7 +1,6 @@
 """A GraphQL client over the real app and a database holding a small customer graph."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient

@@ -1,5 +1,4 @@
 """Admins preview, publish and roll back rule sets; unauthorised or invalid calls change nothing."""
-from datetime import date
 
 import pytest
 import sqlalchemy as sa

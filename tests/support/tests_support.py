@@ -1,4 +1,41 @@
-"""Paths to the test fixtures shared by several test folders."""
+"""Helpers shared by several test folders: fixture paths and the CDNOW sample."""
+from __future__ import annotations
+
+import csv
+import os
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 GRAPH_FIXTURE = Path(__file__).resolve().parent.parent / "schema" / "data"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+SHARED_DATA = Path(os.environ.get("TIERGRAPH_SHARED_DATA")
+                   or Path(__file__).resolve().parents[3] / "shared" / "data")
+CDNOW_DIR = SHARED_DATA / "cdnow"
+
+
+def require_cdnow() -> Path:
+    """The CDNOW directory; skipped on a laptop without ../shared, a failure in CI where it must be present."""
+    if not (CDNOW_DIR / "orders.csv").exists():
+        if IN_CI:
+            pytest.fail(f"the CDNOW data is expected at {CDNOW_DIR} in CI")
+        pytest.skip(f"CDNOW data not found at {CDNOW_DIR} (it lives in ../shared/data/cdnow)")
+    return CDNOW_DIR
+
+
+@lru_cache(maxsize=1)
+def _read_cdnow(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ids, dates, amounts = [], [], []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            ids.append(row["customer_external_id"])
+            dates.append(row["ordered_at"])
+            amounts.append(float(row["quantity"]) * float(row["unit_price"]))
+    return np.array(ids), np.array(dates), np.array(amounts)
+
+
+def cdnow_orders() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CDNOW purchases as arrays (customer id, ISO date, amount), read once per test process."""
+    return _read_cdnow(require_cdnow() / "orders.csv")

@@ -13,13 +13,11 @@ Reference numbers and where they come from:
 """
 from __future__ import annotations
 
-import csv
 import math
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import cdnow_orders
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
@@ -28,28 +26,14 @@ from scipy.special import betaln
 from domain.value import bgnbd, clv, mbgnbd
 from domain.value.summary import holdout_purchases, rfm_summary
 
-CDNOW_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow"
 CALIBRATION_END = "1997-09-30"
 HOLDOUT_END = "1998-06-30"
 
 
-@lru_cache(maxsize=1)
-def _cdnow_orders():
-    path = CDNOW_DIR / "orders.csv"
-    if not path.exists():
-        pytest.skip(f"CDNOW data not found at {path} (shared/data/cdnow is provided beside the repository)")
-    ids, dates, amounts = [], [], []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            ids.append(row["customer_external_id"])
-            dates.append(row["ordered_at"])
-            amounts.append(float(row["quantity"]) * float(row["unit_price"]))
-    return np.array(ids), np.array(dates), np.array(amounts)
-
 
 @pytest.fixture(scope="module")
 def cdnow():
-    ids, dates, amounts = _cdnow_orders()
+    ids, dates, amounts = cdnow_orders()
     s = rfm_summary(ids, dates, amounts, calibration_end=CALIBRATION_END, unit_days=7)
     holdout, units = holdout_purchases(s, ids, dates, holdout_end=HOLDOUT_END)
     return s, holdout, units

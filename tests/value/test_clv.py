@@ -6,37 +6,21 @@ lifetimes counts a month as 4.345 weeks, hence units_per_month=4.345 below.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import cdnow_orders
 
 from domain.value import bgnbd, clv, gamma_gamma, mbgnbd
 from domain.value.summary import holdout_purchases, rfm_summary
 
-CDNOW_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow"
 
-
-@lru_cache(maxsize=1)
-def _cdnow_orders():
-    path = CDNOW_DIR / "orders.csv"
-    if not path.exists():
-        pytest.skip(f"CDNOW data not found at {path} (shared/data/cdnow is provided beside the repository)")
-    ids, dates, amounts = [], [], []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            ids.append(row["customer_external_id"])
-            dates.append(row["ordered_at"])
-            amounts.append(float(row["quantity"]) * float(row["unit_price"]))
-    return np.array(ids), np.array(dates), np.array(amounts)
 
 
 @pytest.fixture(scope="module")
 def cdnow():
-    ids, dates, amounts = _cdnow_orders()
+    ids, dates, amounts = cdnow_orders()
     s = rfm_summary(ids, dates, amounts, calibration_end="1997-09-30")
     h, units = holdout_purchases(s, ids, dates, holdout_end="1998-06-30")
     return s, h, units

@@ -9,37 +9,21 @@ References:
 """
 from __future__ import annotations
 
-import csv
 import math
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import cdnow_orders
 
 from domain.value import gamma_gamma
 from domain.value.summary import rfm_summary
 
-CDNOW_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow"
 
-
-@lru_cache(maxsize=1)
-def _cdnow_orders():
-    path = CDNOW_DIR / "orders.csv"
-    if not path.exists():
-        pytest.skip(f"CDNOW data not found at {path} (shared/data/cdnow is provided beside the repository)")
-    ids, dates, amounts = [], [], []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            ids.append(row["customer_external_id"])
-            dates.append(row["ordered_at"])
-            amounts.append(float(row["quantity"]) * float(row["unit_price"]))
-    return np.array(ids), np.array(dates), np.array(amounts)
 
 
 @pytest.fixture(scope="module")
 def calibration():
-    ids, dates, amounts = _cdnow_orders()
+    ids, dates, amounts = cdnow_orders()
     return rfm_summary(ids, dates, amounts, calibration_end="1997-09-30")
 
 
@@ -67,7 +51,7 @@ def test_cdnow_cent_rounding_reproduces_lifetimes(calibration):
 
 def test_full_period_summary_does_not_match_the_published_values():
     """The published estimates are for the calibration period (to 1997-09-30); the full 78 weeks give others."""
-    ids, dates, amounts = _cdnow_orders()
+    ids, dates, amounts = cdnow_orders()
     full = rfm_summary(ids, dates, amounts, calibration_end="1998-06-30")
     g = gamma_gamma.fit(full.frequency, full.monetary_value)
     assert g.n_customers == 1139
