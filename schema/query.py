@@ -1,6 +1,7 @@
 """Root query fields: one customer by id or external id, and the paginated, filterable customer list."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Optional
 
@@ -16,15 +17,17 @@ from schema.context import ctx
 from schema.customers import Customer
 from schema.errors import UserError
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
-from schema.rules import RuleValidation, compile_where, validate
+from schema.rules import RuleDiagnostic, compile_where, validate
 from schema.events import EventQueries
 from schema.rulesets import RuleSetQueries
 from schema.value import ValueQueries
 from schema.webhooks import WebhookQueries
 
 
-@strawberry.input(description="Plain filters; combine freely (AND).")
+@dataclass(frozen=True)
 class CustomerFilter:
+    """Plain filters of `customers`; combined with AND."""
+
     region: Optional[str] = None
     industry: Optional[str] = None
     size: Optional[str] = None
@@ -33,14 +36,12 @@ class CustomerFilter:
     tag: Optional[str] = None
 
 
-def _customer_filters(flt: Optional[CustomerFilter]) -> tuple[list[sa.ColumnElement], bool]:
+def _customer_filters(flt: CustomerFilter) -> tuple[list[sa.ColumnElement], bool]:
     """WHERE clauses for the filter, and whether they need the evaluation results joined."""
     table = CustomerTable.__table__
     ev = CustomerEvaluation.__table__
     clauses: list[sa.ColumnElement] = []
     needs_eval = False
-    if flt is None:
-        return clauses, needs_eval
     for name in ("region", "industry", "size"):
         value = getattr(flt, name)
         if value is not None:
@@ -51,7 +52,7 @@ def _customer_filters(flt: Optional[CustomerFilter]) -> tuple[list[sa.ColumnElem
             clauses.append(ev.c[name] == value)
             needs_eval = True
     if flt.tag is not None:
-        # tags are a small JSON list; a LIKE on its text form works on both databases, the exact check is in Python
+        # tags are a small JSON list; a LIKE on its text form works on both databases
         clauses.append(sa.cast(ev.c.tags, sa.String).like(f'%"{_like_escape(flt.tag)}"%', escape="\\"))
         needs_eval = True
     return clauses, needs_eval
@@ -80,9 +81,9 @@ def list_customers(engine, first: int, after_id: Optional[int], clauses: list, n
 class Query(RuleSetQueries, EventQueries, WebhookQueries, ValueQueries):
     node: relay.Node = relay.node()
 
-    @strawberry.field(description="Check rule text without changing anything: every error and warning with "
-                                  "line, column and a caret.")
-    def validate_rules(self, source: str) -> RuleValidation:
+    @strawberry.field(description="Check rule text without changing anything: every error and warning "
+                                  "(severity ERROR / WARNING) with line, column and a caret. Empty when all is well.")
+    def validate_rules(self, source: str) -> list[RuleDiagnostic]:
         return validate(source)
 
     @strawberry.field(description="A customer by its global id (as returned in `id`).")
@@ -103,7 +104,8 @@ class Query(RuleSetQueries, EventQueries, WebhookQueries, ValueQueries):
 
     @strawberry.field(description="Customers in a stable order, keyset-paginated (`first` at most 100).")
     async def customers(self, info: Info, first: Optional[int] = None, after: Optional[str] = None,
-                        filter: Optional[CustomerFilter] = None,
+                        tier: Optional[str] = None, status: Optional[str] = None, tag: Optional[str] = None,
+                        region: Optional[str] = None, industry: Optional[str] = None, size: Optional[str] = None,
                         where: Annotated[Optional[str], strawberry.argument(
                             description="A condition in the rule language, e.g. "
                                         "\"no order 30d and revenue_12m > 5000\".")] = None,
@@ -117,7 +119,7 @@ class Query(RuleSetQueries, EventQueries, WebhookQueries, ValueQueries):
             if len(key) != 1 or not isinstance(key[0], int):
                 raise UserError("BAD_CURSOR", "'after' is not a customers cursor")
             after_id = key[0]
-        clauses, needs_eval = _customer_filters(filter)
+        clauses, needs_eval = _customer_filters(CustomerFilter(region, industry, size, tier, status, tag))
         c = ctx(info)
         if where is not None:
             condition = compile_where(info, where)

@@ -29,18 +29,9 @@ class RuleDiagnostic:
                    line=e.line, column=e.column, snippet=e.snippet)
 
 
-@strawberry.type
-class RuleValidation:
-    valid: bool
-    errors: list[RuleDiagnostic]
-    warnings: list[RuleDiagnostic]
-
-
-def validate(source: str) -> RuleValidation:
-    problems = validate_rules(source)
-    errors = [RuleDiagnostic.of(p) for p in problems if not p.is_warning]
-    warnings = [RuleDiagnostic.of(p) for p in problems if p.is_warning]
-    return RuleValidation(valid=not errors, errors=errors, warnings=warnings)
+def validate(source: str) -> list[RuleDiagnostic]:
+    """Every error and warning, in line order; the text is valid when none has severity ERROR."""
+    return [RuleDiagnostic.of(p) for p in validate_rules(source)]
 
 
 def rule_error(exc: RuleErrors, what: str) -> UserError:

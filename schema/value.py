@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import numpy as np
 import strawberry
 from sqlalchemy.engine import Row
+from strawberry.relay import GlobalID
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -104,21 +105,15 @@ async def customer_value(info: Info, customer_id: int, as_of: Optional[date]) ->
     return CustomerValue.from_row(row)
 
 
-@strawberry.type
+@strawberry.type(description="One tier's customers, revenue and profit (12 months) and their shares of the base.")
 class TierValue:
-    tier: Optional[str]
+    tier: Optional[str] = strawberry.field(description="null: customers with scores but no evaluated tier.")
     customers: int
-    customer_share: Optional[float]
+    share_of_customers: Optional[float]
     revenue: float
     profit: Optional[float]
-    profit_share: Optional[float]
-
-
-@strawberry.type(description="The customer pyramid and the (often inverted) profit pyramid, per tier.")
-class ValueSummary:
+    share_of_profit: Optional[float] = strawberry.field(description="null when total profit is not positive.")
     as_of: Optional[date]
-    tiers: list[TierValue]
-    total: TierValue
 
 
 @strawberry.type
@@ -137,10 +132,14 @@ class TopBy(enum.Enum):
     PROFIT = "profit"
 
 
-@strawberry.type
+@strawberry.type(description="A customer with its figures for the period asked.")
 class TopCustomer:
+    id: strawberry.ID = strawberry.field(description="The customer's global id.")
+    external_id: str
+    name: str
+    region: Optional[str]
     revenue: float
-    previous_revenue: float
+    previous_revenue: float = strawberry.field(description="Revenue in the same-length period just before.")
     growth: Optional[float]
     profit: Optional[float]
     row_id: strawberry.Private[int]
@@ -161,18 +160,20 @@ class ValueModel:
     fit: JSON
 
 
-def _tier_value(t) -> TierValue:
-    return TierValue(tier=t.tier, customers=t.customers, customer_share=t.customer_share, revenue=t.revenue,
-                     profit=t.profit, profit_share=t.profit_share)
+def _tier_value(t, as_of) -> TierValue:
+    return TierValue(tier=t.tier, customers=t.customers, share_of_customers=t.customer_share, revenue=t.revenue,
+                     profit=t.profit, share_of_profit=t.profit_share, as_of=as_of)
 
 
 @strawberry.type
 class ValueQueries:
-    @strawberry.field(description="Customers, revenue and profit per tier, with shares.")
-    async def value_summary(self, info: Info) -> ValueSummary:
+    @strawberry.field(description="Per tier, in rule order: customers, share of customers, revenue, profit and share "
+                                  "of profit -- the customer pyramid beside the (often inverted) profit pyramid.")
+    async def value_summary(self, info: Info, include_total: bool = False) -> list[TierValue]:
         c = ctx(info)
         s = await c.loaders.run(value_summary, c.engine)
-        return ValueSummary(as_of=s.as_of, tiers=[_tier_value(t) for t in s.tiers], total=_tier_value(s.total))
+        rows = [_tier_value(t, s.as_of) for t in s.tiers]
+        return rows + [_tier_value(s.total, s.as_of)] if include_total else rows
 
     @strawberry.field(description="Average revenue per customer per calendar month and tier.")
     async def arpu(self, info: Info, months: int = 12, as_of: Optional[date] = None) -> list[TierArpu]:
@@ -197,8 +198,9 @@ class ValueQueries:
         c = ctx(info)
         rows = await c.loaders.run(top_customers, c.engine, by.value, region, product, start=start, end=end,
                                    first=first)
-        return [TopCustomer(revenue=r.revenue, previous_revenue=r.previous_revenue, growth=r.growth,
-                            profit=r.profit, row_id=r.customer_id) for r in rows]
+        return [TopCustomer(id=strawberry.ID(str(GlobalID("Customer", r.external_id))), external_id=r.external_id,
+                            name=r.name, region=r.region, revenue=r.revenue, previous_revenue=r.previous_revenue,
+                            growth=r.growth, profit=r.profit, row_id=r.customer_id) for r in rows]
 
     @strawberry.field(description="The lifetime-value model of the last value run, so users can judge its fit.")
     async def value_model(self, info: Info) -> Optional[ValueModel]:

@@ -18,21 +18,26 @@ def evaluated(client, graph_engine):
 
 def test_validate_rules_reports_every_problem_with_a_caret(client):
     source = "metric a = sum(order.amount, 12m)\ntier x if revenu_12m > 3\ntier y if a > 1\n"
-    result = client.data("query($s: String!) { validateRules(source: $s) { valid errors { code line column message snippet } } }",
+    result = client.data("query($s: String!) { validateRules(source: $s) { code severity line column message snippet } }",
                          s=source)["validateRules"]
-    assert result["valid"] is False
-    codes = {(e["code"], e["line"]) for e in result["errors"]}
+    assert {e["severity"] for e in result} == {"ERROR"}
+    codes = {(e["code"], e["line"]) for e in result}
     assert ("E201", 2) in codes and ("E401", 3) in codes or ("E401", 2) in codes
-    unknown = next(e for e in result["errors"] if e["code"] == "E201")
+    unknown = next(e for e in result if e["code"] == "E201")
     assert unknown["column"] == 11 and "revenu_12m" in unknown["message"]
     assert unknown["snippet"].splitlines()[1] == " " * 10 + "^"
 
 
 def test_validate_rules_accepts_the_shipped_policy(client):
     text = DEFAULT_RULES.read_text()
-    result = client.data("query($s: String!) { validateRules(source: $s) { valid errors { code } warnings { code } } }",
-                         s=text)["validateRules"]
-    assert result == {"valid": True, "errors": [], "warnings": []}
+    result = client.data("query($s: String!) { validateRules(source: $s) { code } }", s=text)["validateRules"]
+    assert result == []
+    lines = text.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("tier general"))
+    shadowed = "\n".join(lines[:at + 1] + ["tier twin if count(order, 12m) >= 2"] + lines[at + 1:])
+    found = client.data("query($s: String!) { validateRules(source: $s) { code severity line } }",
+                        s=shadowed)["validateRules"]
+    assert found == [{"code": "W102", "severity": "WARNING", "line": at + 2}]
 
 
 def test_tier_status_tags_come_with_their_rule(evaluated):
@@ -57,9 +62,9 @@ def test_tier_status_tags_come_with_their_rule(evaluated):
 
 
 def test_filters_by_tier_status_and_where(evaluated):
-    lost = evaluated.data('{ customers(first: 100, filter: {status: "lost"}) { totalCount } }')
-    prospects = evaluated.data('{ customers(first: 100, filter: {status: "prospect"}) { totalCount } }')
-    at_risk = evaluated.data('{ customers(first: 100, filter: {status: "at_risk"}) { totalCount } }')
+    lost = evaluated.data('{ customers(first: 100, status: "lost") { totalCount } }')
+    prospects = evaluated.data('{ customers(first: 100, status: "prospect") { totalCount } }')
+    at_risk = evaluated.data('{ customers(first: 100, status: "at_risk") { totalCount } }')
     assert sum(x["customers"]["totalCount"] for x in (lost, prospects, at_risk)) == 45
     assert prospects["customers"]["totalCount"] == 9
     where = evaluated.data('query($d: Date) { customers(first: 100, where: "count(order) >= 4", asOf: $d) '
@@ -67,7 +72,7 @@ def test_filters_by_tier_status_and_where(evaluated):
     ids = [e["node"]["externalId"] for e in where["customers"]["edges"]]
     assert ids == [f"C{i:03d}" for i in range(1, 46) if i % 5 == 4]
     assert where["customers"]["totalCount"] == len(ids)
-    combined = evaluated.data('{ customers(first: 100, where: "count(order) >= 4", filter: {region: "west"}) '
+    combined = evaluated.data('{ customers(first: 100, where: "count(order) >= 4", region: "west") '
                               '{ edges { node { externalId region } } } }')
     assert {e["node"]["region"] for e in combined["customers"]["edges"]} == {"west"}
 
@@ -78,3 +83,14 @@ def test_bad_where_is_a_rule_error_with_diagnostics(client):
     assert error["extensions"]["code"] == "RULE_ERROR"
     assert error["extensions"]["diagnostics"][0]["line"] == 1
     assert "window" in error["message"] or "unit" in error["message"]
+
+
+def test_tag_and_tier_filters(evaluated):
+    tagged = evaluated.data('{ customers(first: 100, tag: "negative") { totalCount edges { node { externalId '
+                            'tags { name } } } } }')["customers"]
+    ids = [e["node"]["externalId"] for e in tagged["edges"]]
+    assert ids == [f"C{i:03d}" for i in (7, 14, 21, 28, 35, 42)]
+    assert all("negative" in [t["name"] for t in e["node"]["tags"]] for e in tagged["edges"])
+    assert evaluated.data('{ customers(tag: "neg") { totalCount } }')["customers"]["totalCount"] == 0
+    tiers = evaluated.data('{ customers(first: 100, tier: "maintain") { edges { node { tier { name } } } } }')
+    assert {e["node"]["tier"]["name"] for e in tiers["customers"]["edges"]} == {"maintain"}

@@ -67,23 +67,31 @@ def test_expected_orders_grow_with_the_horizon(valued):
 
 def test_value_pyramid_per_tier(valued):
     data, _ = valued
-    summary = data("""{ valueSummary { asOf total { customers revenue profit }
-        tiers { tier customers customerShare revenue profit profitShare } } }""")["valueSummary"]
-    tiers = {t["tier"]: t for t in summary["tiers"]}
-    assert sum(t["customers"] for t in summary["tiers"]) == summary["total"]["customers"] == 500
-    assert sum(t["customerShare"] for t in summary["tiers"]) == pytest.approx(1.0)
-    assert tiers["key"]["customerShare"] == pytest.approx(0.2, abs=0.02)
+    rows = data("""{ valueSummary(includeTotal: true) { tier customers shareOfCustomers revenue profit
+        shareOfProfit asOf } }""")["valueSummary"]
+    *per_tier, total = rows
+    assert total["tier"] == "total" and total["asOf"] == AS_OF.isoformat()
+    assert [t["tier"] for t in per_tier] == ["key", "important", "general", "maintain"]  # rule order
+    tiers = {t["tier"]: t for t in per_tier}
+    assert sum(t["customers"] for t in per_tier) == total["customers"] == 500
+    assert sum(t["shareOfCustomers"] for t in per_tier) == pytest.approx(1.0)
+    assert sum(t["revenue"] for t in per_tier) == pytest.approx(total["revenue"])
+    assert tiers["key"]["shareOfCustomers"] == pytest.approx(0.2, abs=0.02)
     # the key 20% hold far more than 20% of the profit: the inverted profit pyramid
-    assert tiers["key"]["profitShare"] > 0.5
+    assert tiers["key"]["shareOfProfit"] > 0.5
+    assert len(data("{ valueSummary { tier } }")["valueSummary"]) == 4
 
 
 def test_top_customers_by_growth_revenue_and_region(valued):
     data, _ = valued
     q = """query($by: TopBy!, $region: String) { topCustomers(by: $by, region: $region, from: "2026-04-01",
-        to: "2026-06-30", first: 10) { revenue previousRevenue growth customer { externalId region } } }"""
+        to: "2026-06-30", first: 10) { id externalId revenue previousRevenue growth customer { externalId region } } }"""
     by_revenue = data(q, by="REVENUE")["topCustomers"]
     revenues = [c["revenue"] for c in by_revenue]
     assert revenues == sorted(revenues, reverse=True) and len(revenues) == 10
+    assert all(c["externalId"] == c["customer"]["externalId"] for c in by_revenue)
+    node = data("query($id: ID!) { node(id: $id) { ... on Customer { externalId } } }", id=by_revenue[0]["id"])
+    assert node["node"]["externalId"] == by_revenue[0]["externalId"]
     by_growth = data(q, by="GROWTH")["topCustomers"]
     growths = [c["growth"] for c in by_growth]
     assert growths == sorted(growths, reverse=True)
