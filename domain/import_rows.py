@@ -61,9 +61,14 @@ class Row:
         if raw is None:
             return None
         try:
-            return datetime.strptime(raw, "%Y-%m-%d").date()
+            if len(raw) == 10:
+                return datetime.strptime(raw, "%Y-%m-%d").date()
+            if len(raw) > 10 and raw[10] in "T ":
+                # exports often carry a time: the business day is the date as written (no time-zone shift)
+                return datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
         except ValueError:
-            raise _BadValue(f"'{column}' is not a date in YYYY-MM-DD form: {raw!r}") from None
+            pass
+        raise _BadValue(f"'{column}' is not a date in YYYY-MM-DD form: {raw!r}")
 
     def number(self, column: str, *, required: bool = False) -> float | None:
         raw = self.text(column, required=required)

@@ -170,3 +170,30 @@ def test_every_bad_row_is_listed(engine, small):
     with pytest.raises(ImportFailed) as err:
         import_directory(engine, small)
     assert [p.line for p in err.value.problems] == [2, 3]
+
+
+@pytest.mark.parametrize("raw, ok", [
+    ("2024-02-01", True), ("2024-02-01T10:30:00", True), ("2024-02-01 23:59:59", True),
+    ("2024-02-01T10:30:00Z", True), ("2024-02-01T10:30:00+02:00", True),
+    ("2024-2-1", False), ("01/02/2024", False), ("2024-02-30", False), ("2024-02-01X", False), ("20240201", False),
+])
+def test_dates_with_a_time_part_are_accepted(engine, small, raw, ok):
+    path = small / "orders.csv"
+    path.write_text(path.read_text().replace("o2,c1,2024-03-01", f"o2,c1,{raw}"))
+    if ok:
+        import_directory(engine, small)
+        with engine.connect() as conn:
+            assert str(conn.execute(sa.text("select ordered_at from orders where external_id='o2'")).scalar_one()
+                       )[:10] == raw[:10]
+    else:
+        with pytest.raises(ImportFailed) as err:
+            import_directory(engine, small)
+        assert err.value.problems[0].line == 4 and "ordered_at" in err.value.problems[0].reason
+
+
+def test_crlf_bom_and_quoted_fields(engine, small):
+    text = (small / "customers.csv").read_text().replace("c3,Referrer,", 'c3,"Referrer, Inc.",')
+    (small / "customers.csv").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    import_directory(engine, small)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select name from customers where external_id='c3'")).scalar_one() == "Referrer, Inc."
