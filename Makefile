@@ -20,8 +20,10 @@ serve: install
 	$(BIN)/tiergraph serve
 
 # Runs against SQLite and the PostgreSQL server at 127.0.0.1:5432 (a fresh database per test run).
+# The SQL-vs-Python agreement property runs this many random rule sets and bases per database.
+HYPOTHESIS_EXAMPLES ?= 250
 test: install
-	$(BIN)/python -m pytest -n 2 -q
+	TIERGRAPH_HYPOTHESIS_EXAMPLES=$(HYPOTHESIS_EXAMPLES) $(BIN)/python -m pytest -n 2 -q
 
 schema: install
 	$(BIN)/tiergraph schema -o schema.graphql
