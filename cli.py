@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -69,14 +69,31 @@ def cmd_demo(args, settings: Settings) -> int:
     console.print(f"generating the demo base (seed {args.seed}, {args.customers} customers) in {out}")
     generate_demo(out, seed=args.seed, customers=args.customers)
     engine = _engine(settings)
-    if _import(engine, out) != 0 or _evaluate(engine, settings, None) != 0:
+    if _import(engine, out) != 0:
+        return 1
+    # Month-end evaluations first, so the demo has a history: tier moves, lost dates, change events.
+    for month_end in _past_month_ends(date.today(), args.history_months):
+        if _evaluate(engine, settings, month_end, show=False) != 0:
+            return 1
+    if _evaluate(engine, settings, None) != 0:
         return 1
     if args.no_serve:
         return 0
     return cmd_serve(args, settings)
 
 
-def _evaluate(engine, settings: Settings, as_of: date | None) -> int:
+def _past_month_ends(today: date, months: int) -> list[date]:
+    """The last day of each of the `months` calendar months before today's, oldest first."""
+    ends = []
+    first = today.replace(day=1)
+    for _ in range(months):
+        end = first - timedelta(days=1)
+        ends.append(end)
+        first = end.replace(day=1)
+    return ends[::-1]
+
+
+def _evaluate(engine, settings: Settings, as_of: date | None, *, show: bool = True) -> int:
     from domain.evaluation import distribution, run_batch
     from domain.rulesets import ActiveRules
     from rules.errors import RuleErrors
@@ -108,6 +125,8 @@ def _evaluate(engine, settings: Settings, as_of: date | None) -> int:
                   if fit.get("status") == "fitted" else f"lifetime model not fitted: {fit.get('reason')}")
     console.print(f"scored {value_run.customer_count} customers ({model_note})")
     console.print(f"evaluated {run.customer_count} customers as of {as_of} with rule set version {version.version}")
+    if not show:
+        return 0
     _print_distribution(engine, distribution(engine), [r.label for r in ruleset.tiers],
                         [r.label for r in ruleset.statuses])
     return 0
@@ -227,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=5000)
     demo.add_argument("--data-dir", default="demo-data", help="where the generated CSV files go")
     demo.add_argument("--no-serve", action="store_true", help="stop after importing and evaluating")
+    demo.add_argument("--history-months", type=int, default=6,
+                      help="also evaluate at the end of each of the last N months, to build a history of moves")
     demo.set_defaults(func=cmd_demo)
 
     imp = sub.add_parser("import", help="import a directory of CSV files (see README for the columns)")

@@ -13,6 +13,7 @@ from strawberry.types import Info
 from schema.context import ctx
 from schema.loaders import CHILD_LISTS
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
+from schema.loss import LossEpisode
 from schema.rules import Assignment, Evaluation, rule_text
 from schema.value import CustomerValue, customer_value
 
@@ -235,6 +236,11 @@ class Customer(relay.Node):
     @strawberry.field(description="Value scores: revenue, profit after cost to serve, growth, RFM, CLV, P(alive).")
     async def value(self, info: Info, as_of: Optional[date] = None) -> Optional[CustomerValue]:
         return await customer_value(info, self.row_id, as_of)
+
+    @strawberry.field(description="When the customer is lost: when, what it was worth, and why.")
+    async def loss(self, info: Info) -> Optional[LossEpisode]:
+        episode = await ctx(info).loaders.loss_by_customer.load(self.row_id)
+        return LossEpisode.of(episode) if episode else None
 
     @strawberry.field
     async def owner(self, info: Info) -> Optional[SalesRep]:

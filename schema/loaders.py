@@ -53,6 +53,7 @@ class Loaders:
         self.explanations = DataLoader(self._explain)
         self.score_by_customer = self._by_key(CustomerScore.__table__, CustomerScore.__table__.c.customer_id)
         self.value_run_by_id = self._by_key(ValueRun.__table__, ValueRun.__table__.c.id)
+        self.loss_by_customer = DataLoader(self._losses)
         customers = Customer.__table__
         self.customer_by_id = self._by_key(customers, customers.c.id)
         self.customer_by_external_id = self._by_key(customers, customers.c.external_id)
@@ -120,6 +121,12 @@ class Loaders:
             return [results[k] for k in keys]
 
         return load
+
+    async def _losses(self, customer_ids: Sequence[int]) -> list[Any]:
+        from domain.loss import loss_episodes
+
+        found = {e.customer_id: e for e in await self.run(loss_episodes, self.engine, customer_ids=list(customer_ids))}
+        return [found.get(c) for c in customer_ids]
 
     async def _explain(self, customer_ids: Sequence[int]) -> list[Any]:
         """Explanations for a batch of customers as of their stored evaluation: records loaded in one go."""

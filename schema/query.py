@@ -19,6 +19,7 @@ from schema.errors import UserError
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
 from schema.rules import RuleDiagnostic, compile_where, validate
 from schema.events import EventQueries
+from schema.loss import LossQueries
 from schema.rulesets import RuleSetQueries
 from schema.value import ValueQueries
 from schema.webhooks import WebhookQueries
@@ -78,7 +79,7 @@ def list_customers(engine, first: int, after_id: Optional[int], clauses: list, n
 
 
 @strawberry.type
-class Query(RuleSetQueries, EventQueries, WebhookQueries, ValueQueries):
+class Query(RuleSetQueries, EventQueries, WebhookQueries, ValueQueries, LossQueries):
     node: relay.Node = relay.node()
 
     @strawberry.field(description="Check rule text without changing anything: every error and warning "

@@ -30,7 +30,7 @@ def demo_db(tmp_path_factory) -> tuple[str, Path]:
     os.environ["DATABASE_URL"] = url
     try:
         os.chdir(work)
-        assert main(["demo", "--no-serve", "--customers", "400", "--seed", "3"]) == 0
+        assert main(["demo", "--no-serve", "--customers", "400", "--seed", "3", "--history-months", "2"]) == 0
     finally:
         os.chdir(old)
         del os.environ["DATABASE_URL"]
@@ -91,3 +91,11 @@ def test_serve_answers_over_http(demo_db):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_demo_has_a_history_of_moves(demo_db):
+    url, _ = demo_db
+    with make_engine(url).connect() as conn:
+        runs = conn.execute(sa.text("select count(distinct as_of) from evaluation_runs")).scalar_one()
+        moves = conn.execute(sa.text("select count(*) from tier_changes where kind = 'status'")).scalar_one()
+    assert runs == 3 and moves > 0
