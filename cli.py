@@ -27,7 +27,7 @@ def _progress() -> Progress:
                     console=console, transient=False)
 
 
-def _import(engine, directory: Path) -> int:
+def _import(engine, directory: Path, skip_bad_rows: bool = False) -> int:
     from domain.import_rows import ImportFailed
     from domain.importer import import_directory
 
@@ -40,16 +40,20 @@ def _import(engine, directory: Path) -> int:
             bar.update(tasks[step], completed=done, total=total)
 
         try:
-            result = import_directory(engine, directory, progress=report)
+            result = import_directory(engine, directory, progress=report, skip_bad_rows=skip_bad_rows)
         except ImportFailed as exc:
             console.print(f"[red]{exc}[/red]")
             return 1
     console.print(f"imported {directory}: {result.summary()}")
+    if result.skipped:
+        console.print(f"[yellow]{len(result.skipped)} bad row(s) left out:[/yellow]")
+        for problem in result.skipped[:50]:
+            console.print(f"  {problem}", markup=False)
     return 0
 
 
 def cmd_import(args, settings: Settings) -> int:
-    return _import(_engine(settings), Path(args.directory))
+    return _import(_engine(settings), Path(args.directory), args.skip_bad_rows)
 
 
 def cmd_serve(args, settings: Settings) -> int:
@@ -252,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="import a directory of CSV files (see README for the columns)")
     imp.add_argument("directory")
+    imp.add_argument("--skip-bad-rows", action="store_true",
+                     help="import the good rows and list the bad ones, instead of rejecting the whole import")
     imp.set_defaults(func=cmd_import)
 
     ev = sub.add_parser("evaluate", help="evaluate the rules over the whole base and store the results")

@@ -32,6 +32,7 @@ class TableCounts:
 @dataclass
 class ImportReport:
     tables: dict[str, TableCounts] = field(default_factory=dict)
+    skipped: list[RowProblem] = field(default_factory=list)  # bad rows left out (only with skip_bad_rows)
 
     @property
     def changed(self) -> int:
@@ -41,32 +42,42 @@ class ImportReport:
         return ", ".join(f"{name}: +{c.inserted} ~{c.updated} ={c.unchanged}" for name, c in self.tables.items())
 
 
-def read_directory(directory: Path, progress: Progress | None = None) -> dict[str, list[Any]]:
-    """Parse every known CSV in `directory`; raises ImportFailed listing all bad rows."""
+def read_directory(directory: Path, progress: Progress | None = None,
+                   problems: list[RowProblem] | None = None) -> dict[str, list[Any]]:
+    """Parse every known CSV in `directory`. Bad rows raise ImportFailed listing all of them, or, when a
+    `problems` list is given, are left out and appended to it."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ImportFailed([RowProblem(str(directory), 0, "is not a directory")])
     if not (directory / "customers.csv").exists():
         raise ImportFailed([RowProblem("customers.csv", 0, f"not found in {directory}")])
     parsed: dict[str, list[Any]] = {}
-    problems: list[RowProblem] = []
+    collect = problems is not None
+    problems = problems if collect else []
     names = [n for n in FILES if (directory / n).exists()]
     for i, name in enumerate(names):
         required, build = FILES[name]
         reader = CsvFile(directory / name, required)
         parsed[name] = reader.parse(build)
         problems += reader.problems
+        if collect and any(p.line == 1 for p in reader.problems):  # a missing column: the file can't be used
+            raise ImportFailed([p for p in reader.problems if p.line == 1])
         if progress:
             progress("read", i + 1, len(names))
-    if problems:
+    if problems and not collect:
         raise ImportFailed(problems)
     return parsed
 
 
-def import_directory(engine: Engine, directory: Path, progress: Progress | None = None) -> ImportReport:
-    parsed = read_directory(directory, progress)
+def import_directory(engine: Engine, directory: Path, progress: Progress | None = None, *,
+                     skip_bad_rows: bool = False) -> ImportReport:
+    """All or nothing by default; with skip_bad_rows the good rows are imported and the bad ones reported
+    (a row that depends on a bad one, such as the orders of a rejected customer, is left out too)."""
+    read_problems: list[RowProblem] | None = [] if skip_bad_rows else None
+    parsed = read_directory(directory, progress, read_problems)
     with engine.begin() as conn:  # one transaction: any problem below rolls back everything
-        report = _Writer(conn, parsed, progress).run()
+        report = _Writer(conn, parsed, progress, skip_bad_rows).run()
+    report.skipped = sorted((read_problems or []) + report.skipped, key=lambda p: (p.file, p.line))
     return report
 
 
@@ -84,10 +95,12 @@ def _same(a: Any, b: Any) -> bool:
 
 
 class _Writer:
-    def __init__(self, conn: Connection, parsed: dict[str, list[Any]], progress: Progress | None):
+    def __init__(self, conn: Connection, parsed: dict[str, list[Any]], progress: Progress | None,
+                 skip_bad_rows: bool = False):
         self.conn = conn
         self.parsed = parsed
         self.progress = progress
+        self.skip_bad_rows = skip_bad_rows
         self.problems: list[RowProblem] = []
         self.report = ImportReport()
 
@@ -96,7 +109,7 @@ class _Writer:
     def upsert(self, table: sa.Table, key: str, records: list[dict[str, Any]], label: str) -> dict[str, int]:
         """Insert new records, update changed ones; returns key -> id for the whole table."""
         counts = self.report.tables.setdefault(label, TableCounts())
-        if self.problems:  # a bad row was found: the import will be rejected, write nothing more
+        if self.blocked:  # a bad row was found: the import will be rejected, write nothing more
             return self.ids(table, key)
         columns = [c for c in (records[0].keys() if records else []) if c != key]
         existing = {
@@ -128,6 +141,11 @@ class _Writer:
     def problem(self, file: str, line: int, reason: str) -> None:
         self.problems.append(RowProblem(file, line, reason))
 
+    @property
+    def blocked(self) -> bool:
+        """True once a problem means the whole import will be rejected (never when skipping bad rows)."""
+        return bool(self.problems) and not self.skip_bad_rows
+
     def step(self, name: str, done: int, total: int) -> None:
         if self.progress:
             self.progress(name, done, total)
@@ -139,9 +157,10 @@ class _Writer:
                  self.interactions]
         for i, step in enumerate(steps):
             step()
-            if self.problems:
+            if self.blocked:
                 raise ImportFailed(sorted(self.problems, key=lambda p: (p.file, p.line)))
             self.step("write", i + 1, len(steps))
+        self.report.skipped = sorted(self.problems, key=lambda p: (p.file, p.line))
         return self.report
 
     def reps(self) -> None:
@@ -175,10 +194,12 @@ class _Writer:
                 first_order[line.customer] = line.ordered_at
         table = Customer.__table__
         stored_created = dict(self.conn.execute(sa.select(table.c.external_id, table.c.created_at)).all())
-        records = []
+        records, kept = [], []
         for r in rows:
             if r.owner_rep and r.owner_rep not in self.rep_ids:
                 self.problem("customers.csv", r.line, f"unknown owner rep '{r.owner_rep}'")
+                continue
+            kept.append(r)
             created = r.created_at or stored_created.get(r.external_id) or first_order.get(r.external_id) or date.today()
             records.append({
                 "external_id": r.external_id, "name": r.name, "region": r.region, "industry": r.industry,
@@ -186,10 +207,10 @@ class _Writer:
                 "seasonal": r.seasonal, "blocked_from": r.blocked_from, "created_at": created,
                 "attributes": r.attributes,
             })
-        if self.problems:
+        if self.blocked:
             return
         self.customer_ids = self.upsert(table, "external_id", records, "customers")
-        self._link_customers(rows)
+        self._link_customers(kept)
 
     def _link_customers(self, rows: list[rows_.CustomerRow]) -> None:
         """Parent and referrer links, set after every customer has an id (files may list children first)."""
@@ -200,14 +221,16 @@ class _Writer:
         updates = []
         for r in rows:
             cid = self.customer_ids[r.external_id]
-            links = {}
+            links: dict[str, int | None] = {}
             for column, ref in (("parent_id", r.parent), ("referred_by_id", r.referred_by)):
                 if ref is None:
                     links[column] = None
                 elif ref == r.external_id:
                     self.problem("customers.csv", r.line, f"customer '{ref}' cannot be its own {column[:-3].replace('_', ' ')}")
+                    links[column] = None  # kept only when bad rows are skipped: the link is left out
                 elif ref not in self.customer_ids:
                     self.problem("customers.csv", r.line, f"unknown customer '{ref}' in {column.replace('_id', '_external_id')}")
+                    links[column] = None
                 else:
                     links[column] = self.customer_ids[ref]
             if len(links) == 2:
@@ -215,15 +238,16 @@ class _Writer:
                 if (links["parent_id"], links["referred_by_id"]) != current[cid]:
                     updates.append({"_id": cid, "v_parent": links["parent_id"], "v_ref": links["referred_by_id"]})
         by_id = {self.customer_ids[r.external_id]: r for r in rows}
-        for cid in by_id:
-            if _in_cycle(cid, parents):
-                self.problem("customers.csv", by_id[cid].line, "parent_external_id makes a cycle in the company hierarchy")
-        if updates and not self.problems:
+        cyclic = {cid for cid in by_id if _in_cycle(cid, parents)}
+        for cid in cyclic:
+            self.problem("customers.csv", by_id[cid].line, "parent_external_id makes a cycle in the company hierarchy")
+        updates = [u for u in updates if u["_id"] not in cyclic]
+        if updates and not self.blocked:
             stmt = sa.update(table).where(table.c.id == sa.bindparam("_id")).values(
                 parent_id=sa.bindparam("v_parent"), referred_by_id=sa.bindparam("v_ref"))
             for chunk in _chunks(updates):
                 self.conn.execute(stmt, chunk)
-        self.report.tables["customer links"] = TableCounts(updated=len(updates) if not self.problems else 0)
+        self.report.tables["customer links"] = TableCounts(updated=len(updates) if not self.blocked else 0)
 
     def orders(self) -> None:
         lines: list[rows_.OrderLineRow] = self.parsed.get("orders.csv", [])
@@ -237,6 +261,7 @@ class _Writer:
         orders, order_lines = [], {}
         for ext, group in grouped.items():
             head = group[0]
+            before_order = len(self.problems)
             for line in group:
                 if line.customer not in self.customer_ids:
                     self.problem("orders.csv", line.line, f"unknown customer '{line.customer}'")
@@ -245,8 +270,8 @@ class _Writer:
                                  f"(first seen on line {head.line})")
                 if line.sku not in self.product_ids:
                     self.problem("orders.csv", line.line, f"unknown sku '{line.sku}' (not in products.csv)")
-            if self.problems:
-                continue
+            if len(self.problems) > before_order or self.blocked:
+                continue  # an order with a bad line is left out whole
             costs = [line.unit_cost if line.unit_cost is not None else self.product_cost.get(line.sku) for line in group]
             amount = sum(line.quantity * line.unit_price for line in group)
             cogs = None if any(c is None for c in costs) else sum(l.quantity * c for l, c in zip(group, costs))
@@ -259,7 +284,7 @@ class _Writer:
                 (n + 1, self.product_ids[l.sku], l.quantity, l.unit_price, c, l.is_return)
                 for n, (l, c) in enumerate(zip(group, costs))
             ]
-        if self.problems:
+        if self.blocked:
             return
         before = self.ids(Order.__table__, "external_id")
         self.order_ids = self.upsert(Order.__table__, "external_id", orders, "orders")
@@ -297,6 +322,7 @@ class _Writer:
         records = []
         owners = self._order_owners({r.order for r in rows if r.order})
         for r in rows:
+            before_row = len(self.problems)
             cid = self._customer(r.customer, "complaints.csv", r.line)
             oid = None
             if r.order:
@@ -307,10 +333,12 @@ class _Writer:
                     self.problem("complaints.csv", r.line, f"order '{r.order}' belongs to another customer")
                 else:
                     oid = owner[0]
+            if len(self.problems) > before_row:
+                continue
             records.append({"external_id": r.external_id, "customer_id": cid, "order_id": oid,
                             "opened_at": r.opened_at, "due_at": r.due_at, "resolved_at": r.resolved_at,
                             "category": r.category, "cost": r.cost})
-        if not self.problems and "complaints.csv" in self.parsed:
+        if not self.blocked and "complaints.csv" in self.parsed:
             self.upsert(Complaint.__table__, "external_id", records, "complaints")
 
     def deliveries(self) -> None:
@@ -325,20 +353,23 @@ class _Writer:
             records.append({"external_id": r.external_id, "order_id": owner[0], "customer_id": owner[1],
                             "promised_at": r.promised_at, "delivered_at": r.delivered_at,
                             "delay_reason": r.delay_reason, "cost": r.cost})
-        if not self.problems and "deliveries.csv" in self.parsed:
+        if not self.blocked and "deliveries.csv" in self.parsed:
             self.upsert(Delivery.__table__, "external_id", records, "deliveries")
 
     def interactions(self) -> None:
         rows = self._unique(self.parsed.get("interactions.csv", []), "interactions.csv", "external_id")
         records = []
         for r in rows:
+            before_row = len(self.problems)
             cid = self._customer(r.customer, "interactions.csv", r.line)
             if r.rep and r.rep not in self.rep_ids:
                 self.problem("interactions.csv", r.line, f"unknown rep '{r.rep}'")
+            if len(self.problems) > before_row:
+                continue
             records.append({"external_id": r.external_id, "customer_id": cid,
                             "rep_id": self.rep_ids.get(r.rep) if r.rep else None, "occurred_at": r.occurred_at,
                             "kind": r.kind, "cost": r.cost, "note": r.note})
-        if not self.problems and "interactions.csv" in self.parsed:
+        if not self.blocked and "interactions.csv" in self.parsed:
             self.upsert(Interaction.__table__, "external_id", records, "interactions")
 
     # ---- helpers ----
@@ -359,14 +390,17 @@ class _Writer:
         return owners
 
     def _unique(self, rows: list[Any], file: str, key: str) -> list[Any]:
+        """The rows with a first-seen key; every later duplicate is a problem (and left out)."""
         seen: dict[str, int] = {}
+        kept = []
         for r in rows:
             value = getattr(r, key)
             if value in seen:
                 self.problem(file, r.line, f"duplicate {key} '{value}' (first on line {seen[value]})")
             else:
                 seen[value] = r.line
-        return rows
+                kept.append(r)
+        return kept
 
 
 def _in_cycle(start: int, parents: dict[int, int | None]) -> bool:

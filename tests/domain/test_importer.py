@@ -197,3 +197,32 @@ def test_crlf_bom_and_quoted_fields(engine, small):
     import_directory(engine, small)
     with engine.connect() as conn:
         assert conn.execute(sa.text("select name from customers where external_id='c3'")).scalar_one() == "Referrer, Inc."
+
+
+def test_skip_bad_rows_imports_the_rest_and_lists_the_bad(engine, small):
+    path = small / "orders.csv"
+    path.write_text(path.read_text().replace("o2,c1,2024-03-01", "o2,c1,March").replace("o3,c2", "o3,c9"))
+    cust = small / "customers.csv"
+    cust.write_text(cust.read_text().replace("c3,Referrer,west,hvac,small,,0", "c3,Referrer,west,hvac,small,r9,0"))
+    with pytest.raises(ImportFailed):
+        import_directory(engine, small)  # the default: all or nothing
+    report = import_directory(engine, small, skip_bad_rows=True)
+    assert [(p.file, p.line) for p in report.skipped] == [
+        ("customers.csv", 2),  # c2 refers to c3, which was left out: its referrer link is dropped
+        ("customers.csv", 4), ("orders.csv", 4), ("orders.csv", 5)]
+    with engine.connect() as conn:
+        assert sorted(r[0] for r in conn.execute(sa.text("select external_id from customers"))) == ["c1", "c2"]
+        assert sorted(r[0] for r in conn.execute(sa.text("select external_id from orders"))) == ["o1"]
+        assert conn.execute(sa.text("select parent_id is not null from customers where external_id='c2'")).scalar_one()
+
+
+def test_cli_import_reports_line_and_exit_code(engine, small, empty_db_url, monkeypatch, capsys):
+    from cli import main
+
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
+    path = small / "orders.csv"
+    path.write_text(path.read_text().replace("o2,c1,2024-03-01", "o2,c1,2024-03-32"))
+    assert main(["import", str(small)]) == 1
+    assert main(["import", "--skip-bad-rows", str(small)]) == 0
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from orders")).scalar_one() == 2
