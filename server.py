@@ -20,7 +20,8 @@ from domain.rulesets import ActiveRules
 from domain.webhooks import deliver_due
 from metrics import Metrics
 from schema import build_schema
-from schema.context import Context
+from schema.context import Context, bearer, token_matches
+from strawberry.exceptions import ConnectionRejectionError
 
 
 log = logging.getLogger("tiergraph")
@@ -45,6 +46,44 @@ class TiergraphGraphQL(GraphQL):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context.for_request(self.engine, self.settings, self.rules, request)
+
+    async def on_ws_connect(self, context: Context):
+        """With TIERGRAPH_API_TOKEN set, a subscriber sends it in connection_init ({"Authorization": "Bearer
+        ..."}) or as a header; otherwise the socket is closed with 4403 before any event is sent."""
+        if self.settings.api_token:
+            params = context.connection_params or {}
+            given = bearer(params.get("Authorization") or params.get("authorization")
+                           or context.request.headers.get("authorization"))
+            if not token_matches(given, self.settings.api_token, self.settings.admin_token):
+                raise ConnectionRejectionError({"message": "an API token is required"})
+        return await super().on_ws_connect(context)
+
+
+class _ApiTokenGuard:
+    """HTTP calls to the API need `Authorization: Bearer <TIERGRAPH_API_TOKEN>` (or the admin token) when the
+    API token is set; the GraphiQL page itself is served to anyone, its queries are not."""
+
+    def __init__(self, app, settings: Settings):
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope, receive, send):
+        settings, app = self.settings, self.app
+        if scope["type"] == "http" and settings.api_token:
+            request = Request(scope)
+            wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "") \
+                and "query" not in request.query_params
+            if not wants_page:
+                given = bearer(request.headers.get("authorization"))
+                if not token_matches(given, settings.api_token, settings.admin_token):
+                    code, status = ("FORBIDDEN", 403) if given else ("UNAUTHENTICATED", 401)
+                    message = "the API token is not valid" if given else \
+                        "this API needs a token: 'Authorization: Bearer <token>'"
+                    response = JSONResponse({"data": None, "errors": [
+                        {"message": message, "extensions": {"code": code}}]}, status_code=status)
+                    await response(scope, receive, send)
+                    return
+        await app(scope, receive, send)
 
 
 async def _send_webhooks(engine, settings: Settings) -> None:
@@ -89,7 +128,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/graphql", _ApiTokenGuard(graphql_app, settings), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz),
             Route("/metrics", metrics.endpoint),

@@ -55,6 +55,7 @@ class Settings:
     rfm_monetary: str = "revenue"  # RFM's M: revenue, or margin
     value_model: str = "bgnbd"  # lifetime model: bgnbd, or mbgnbd (one-time buyers can be lost too)
     webhooks: bool = True  # the server pushes tier changes to registered webhook endpoints
+    api_token: str | None = None  # when set, every API call needs it (or the admin token)
     admin_token: str | None = None  # required for mutations (publish / rollback rules); None disables them
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -75,6 +76,7 @@ class Settings:
             port=_int(env, "TIERGRAPH_PORT", 8000),
             sql_echo=env.get("TIERGRAPH_SQL_ECHO", "") in {"1", "true", "yes"},
             admin_token=env.get("TIERGRAPH_ADMIN_TOKEN") or None,
+            api_token=env.get("TIERGRAPH_API_TOKEN") or None,
             rfm_monetary=_choice(env, "TIERGRAPH_RFM_MONETARY", ("revenue", "margin"), "revenue"),
             value_model=_choice(env, "TIERGRAPH_VALUE_MODEL", ("bgnbd", "mbgnbd"), "bgnbd"),
             webhooks=env.get("TIERGRAPH_WEBHOOKS", "on").lower() not in {"0", "off", "false", "no"},

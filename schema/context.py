@@ -20,6 +20,7 @@ class Context:
     active_rules: Any = None  # domain.rulesets.ActiveRules; asked only when a field needs the rules
     request: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    connection_params: Optional[dict] = None  # a websocket client's connection_init payload
 
     @classmethod
     def for_request(cls, engine: Engine, settings: Any, active_rules: Any = None, request: Any = None) -> "Context":
@@ -47,13 +48,22 @@ class Context:
         token: Optional[str] = getattr(self.settings, "admin_token", None)
         if not token:
             raise UserError("FORBIDDEN", "admin calls are disabled on this server: set TIERGRAPH_ADMIN_TOKEN")
-        header = (self.request.headers.get("authorization", "") if self.request is not None else "")
-        given = header[7:] if header.lower().startswith("bearer ") else ""
+        given = bearer(self.request.headers.get("authorization") if self.request is not None else None)
         if not given:
             raise UserError("UNAUTHENTICATED", "this call needs an admin token: 'Authorization: Bearer <token>'")
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not token_matches(given, token):
             raise UserError("FORBIDDEN", "the admin token is not valid")
         return "admin"
+
+
+def bearer(header: Optional[str]) -> str:
+    """The token of an `Authorization: Bearer <token>` value, or ''."""
+    header = header or ""
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+def token_matches(given: str, *tokens: Optional[str]) -> bool:
+    return bool(given) and any(t and hmac.compare_digest(given.encode(), t.encode()) for t in tokens)
 
 
 def ctx(info: Info) -> Context:

@@ -95,3 +95,29 @@ def test_bad_cursor_and_kind_are_clear_errors(app_client):
     q = '{ tierChanges(kinds: ["mood"]) { hasMore } }'
     body = app_client.post("/graphql", json={"query": q}).json()
     assert body["errors"][0]["extensions"]["code"] == "BAD_ARGUMENT"
+
+
+def test_api_token_guards_queries_and_subscriptions(graph_engine, empty_db_url):
+    from starlette.websockets import WebSocketDisconnect
+
+    settings = Settings(database_url=empty_db_url, api_token="read-token", admin_token="admin-token",
+                        event_poll_seconds=0.05, webhooks=False)
+    with TestClient(create_app(settings, engine=graph_engine)) as http:
+        q = {"query": "{ customers(first: 1) { totalCount } }"}
+        missing = http.post("/graphql", json=q)
+        assert missing.status_code == 401 and missing.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        wrong = http.post("/graphql", json=q, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403 and wrong.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        for token in ("read-token", "admin-token"):
+            ok = http.post("/graphql", json=q, headers={"Authorization": f"Bearer {token}"})
+            assert ok.json()["data"]["customers"]["totalCount"] == 45
+        assert http.get("/graphql", headers={"accept": "text/html"}).status_code == 200  # GraphiQL page
+        assert http.get("/healthz").status_code == 200
+        with http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            ws.send_json({"type": "connection_init", "payload": {}})
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 4403
+        with http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            ws.send_json({"type": "connection_init", "payload": {"Authorization": "Bearer read-token"}})
+            assert ws.receive_json()["type"] == "connection_ack"
