@@ -12,7 +12,7 @@ SIZE_SHARES = (0.50, 0.30, 0.15, 0.05)
 
 # Per size: median yearly revenue, median orders a year, interactions a year, chance of 1..4 lines.
 SIZE_REVENUE = (2_500.0, 9_000.0, 35_000.0, 120_000.0)
-SIZE_ORDERS = (1.2, 2.4, 3.8, 6.5)
+SIZE_ORDERS = (4.0, 6.0, 8.0, 12.0)
 SIZE_INTERACTIONS = (1.2, 2.5, 5.0, 10.0)
 SIZE_DISCOUNT = (1.00, 0.97, 0.93, 0.88)
 LINES_P = (

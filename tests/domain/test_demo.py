@@ -190,7 +190,8 @@ def test_revenue_is_concentrated_in_a_few_accounts(demo):
 
 
 def test_order_volume_fits_the_default_size(demo):
-    assert 60_000 <= len(demo.rows["orders"]) <= 120_000
+    # B2B accounts order several times a year; the default base stays quick to import (about 180k lines)
+    assert 120_000 <= len(demo.rows["orders"]) <= 240_000
 
 
 def test_products_have_prices_costs_some_unknown_and_some_seasonal(demo):
