@@ -9,7 +9,8 @@ import logging
 from pathlib import Path
 
 from . import nodes
-from .checker import ExprChecker, check_file
+from .checker import ExprChecker
+from .file_checker import check_file
 from .errors import RuleError, RuleErrors
 from .parser import parse
 
