@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import cache
 
 import strawberry
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from schema.errors import error_masking
 from schema.query import Query
@@ -22,7 +23,14 @@ class Subscription(EventSubscriptions):
     pass
 
 
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+
+
 @cache
 def build_schema() -> strawberry.Schema:
     """Built once per process: strawberry binds field resolvers to the type classes when it builds."""
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=[error_masking])
+    # depth and alias limits keep one request from fanning out into unbounded work
+    extensions = [error_masking, lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+                  lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES)]
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)

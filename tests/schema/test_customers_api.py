@@ -158,3 +158,11 @@ def test_metrics_for_operators(client):
     text = client.http.get("/metrics").text
     assert "tiergraph_customers 45.0" in text
     assert 'tiergraph_http_requests_total{method="POST",path="/graphql",status="200"}' in text
+
+
+def test_too_deep_or_too_many_aliases_is_refused_clearly(client):
+    deep = "{ customers(first: 1) { edges { node { " + "parent { " * 12 + "name" + " }" * 12 + " } } } }"
+    body = client(deep)
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+    aliases = "{ " + " ".join(f"a{i}: customers(first: 1) {{ totalCount }}" for i in range(31)) + " }"
+    assert "aliases" in client(aliases)["errors"][0]["message"]
