@@ -51,11 +51,13 @@ class CustomerValue:
     expected_spend: Optional[float]
     seasonal_auto: bool = strawberry.field(description="Orders over 2+ years concentrate in a few calendar months.")
     usual_gap_days: Optional[float] = strawberry.field(description="Median days between order days.")
-    referred_revenue_12m: float
+    referred_revenue_12m: Optional[float] = strawberry.field(
+        description="Revenue of the customers it referred (null when asked as of a date other than the value run's).")
     referred_profit_12m: Optional[float]
-    group_revenue_12m: float = strawberry.field(description="Revenue of this account and its whole hierarchy below.")
+    group_revenue_12m: Optional[float] = strawberry.field(
+        description="Revenue of this account and its whole hierarchy below (null likewise).")
     group_profit_12m: Optional[float]
-    run_id: strawberry.Private[int]
+    run_id: strawberry.Private[Optional[int]]
     inputs: strawberry.Private[tuple]
 
     @strawberry.field(description="True when profit after cost to serve is below zero.")
@@ -66,7 +68,7 @@ class CustomerValue:
     async def expected_orders(self, info: Info, days: int = 90) -> Optional[float]:
         if not 1 <= days <= 3650:
             raise UserError("BAD_ARGUMENT", f"'days' must be between 1 and 3650, got {days}")
-        run = await ctx(info).loaders.value_run_by_id.load(self.run_id)
+        run = await ctx(info).loaders.value_run_by_id.load(self.run_id) if self.run_id is not None else None
         x, t_x, big_t = self.inputs
         purchases = (run.fit or {}).get("purchases") if run is not None else None
         if purchases is None or x is None:
@@ -94,15 +96,38 @@ class CustomerValue:
         )
 
 
+    @classmethod
+    def from_one(cls, v, run_id: Optional[int]) -> "CustomerValue":
+        """Scores computed for one customer as of any date: RFM quintiles and indirect value need the whole base
+        and stay null."""
+        return cls(
+            as_of=v.as_of, revenue_12m=v.revenue_12m, margin_12m=v.margin_12m, service_cost_12m=v.service_cost_12m,
+            profit_12m=v.profit_12m, growth=v.growth_90d, growth_yoy=v.growth_yoy,
+            rfm=Rfm(r=None, f=None, m=None, cell=None, recency_days=v.recency_days, frequency=v.frequency,
+                    monetary=v.monetary),
+            clv=v.clv, p_alive=v.p_alive, expected_spend=v.expected_spend, seasonal_auto=v.seasonal_auto,
+            usual_gap_days=v.usual_gap_days, referred_revenue_12m=None, referred_profit_12m=None,
+            group_revenue_12m=None, group_profit_12m=None, run_id=run_id,
+            inputs=(v.repeat_purchases, v.recency_weeks, v.age_weeks),
+        )
+
+
 async def customer_value(info: Info, customer_id: int, as_of: Optional[date]) -> Optional[CustomerValue]:
-    row = await ctx(info).loaders.score_by_customer.load(customer_id)
-    if row is None:
-        return None
-    if as_of is not None and as_of != row.as_of:
-        raise UserError("NOT_EVALUATED", f"value scores are stored as of {row.as_of}; run "
-                                         f"`tiergraph evaluate --as-of {as_of}` to score as of {as_of}",
-                        stored_as_of=row.as_of.isoformat())
-    return CustomerValue.from_row(row)
+    """The stored scores of the last value run; for another `as_of`, this customer's scores computed now."""
+    c = ctx(info)
+    row = await c.loaders.score_by_customer.load(customer_id)
+    if as_of is None or (row is not None and row.as_of == as_of):
+        return CustomerValue.from_row(row) if row is not None else None
+    return await c.loaders.run(_value_now, c.engine, customer_id, as_of)
+
+
+def _value_now(engine, customer_id: int, as_of: date) -> CustomerValue:
+    from domain.records import load_records
+    from domain.value.one_customer import value_as_of
+
+    run = _latest_value_run(engine)
+    value = value_as_of(load_records(engine, customer_id), as_of, run.fit if run is not None else None)
+    return CustomerValue.from_one(value, run.id if run is not None else None)
 
 
 @strawberry.type(description="One tier's customers, revenue and profit (12 months) and their shares of the base.")

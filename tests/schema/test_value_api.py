@@ -113,10 +113,21 @@ def test_arpu_and_model_fit(valued):
     assert model["fit"]["holdout"]["status"] == "checked"
 
 
-def test_value_as_of_another_date_is_a_clear_error(valued):
+def test_value_as_of_any_date(valued):
     data, _ = valued
-    body = data.http.post("/graphql", json={"query": '{ customers(first: 1) { edges { node { value(asOf: "2025-01-01") '
-                                                     '{ clv } } } } }'}).json()
-    assert body["errors"][0]["extensions"]["code"] == "NOT_EVALUATED"
+    q = """query($d: Date) { customers(first: 40) { edges { node { value(asOf: $d) { asOf revenue12m profit12m
+        growth clv pAlive expectedOrders(days: 90) usualGapDays rfm { r cell frequency } groupRevenue12m } } } } }"""
+    stored = [e["node"]["value"] for e in data(q, d=None)["customers"]["edges"]]
+    same_day = [e["node"]["value"] for e in data(q, d=AS_OF.isoformat())["customers"]["edges"]]
+    assert same_day == stored  # the stored run's own date: the stored scores
+    earlier = [e["node"]["value"] for e in data(q, d="2025-12-31")["customers"]["edges"]]
+    assert {v["asOf"] for v in earlier} == {"2025-12-31"}
+    assert all(v["rfm"]["r"] is None and v["groupRevenue12m"] is None for v in earlier)  # need the whole base
+    assert any(a["revenue12m"] != b["revenue12m"] for a, b in zip(stored, earlier))
+    assert any(v["clv"] is not None and v["pAlive"] is not None for v in earlier)
+
+
+def test_bad_value_arguments(valued):
+    data, _ = valued
     bad = data.http.post("/graphql", json={"query": '{ topCustomers(first: 1000) { revenue } }'}).json()
     assert bad["errors"][0]["extensions"]["code"] == "BAD_ARGUMENT"
