@@ -185,7 +185,7 @@ def maximize(
         gnorm = float(np.max(np.abs(f(res.x)[1])))
     if not np.isfinite(res.fun) or gnorm > 1e-4:
         nm = optimize.minimize(lambda z: f(z)[0], res.x, method="Nelder-Mead",
-                               options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-14})
+                               options={"maxiter": 3000, "maxfev": 6000, "xatol": 1e-10, "fatol": 1e-14})
         res3 = optimize.minimize(f, nm.x, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
         n_iter += nm.nit + res3.nit
         if res3.fun < res.fun:
