@@ -10,7 +10,7 @@ here and dropped at the end). Then it times, in the same run:
 
   baseline   SELECT customer_id, sum(amount) FROM orders GROUP BY customer_id   (fetched to the client)
   batch      run_value_batch end to end, and its steps from run.fit["timings"]: the aggregate query, the order-day
-             query, the model fit (+ holdout backtest fit), scoring (numpy), store (delete + executemany), graph
+             query, the model fit (+ holdout backtest fit), scoring (numpy), store (delete + COPY / executemany), graph
              rollup (recursive CTE)
 
 and prints each figure in seconds and as a multiple of the baseline.
@@ -199,8 +199,7 @@ def report(kind: str, n: int, res: dict) -> None:
         ("model fit (BG/NBD + Gamma-Gamma + scores)", tm["model_fit"]),
         ("holdout backtest fit", tm["holdout_fit"]),
         ("scoring (gaps, seasonality, columns; numpy)", tm["scoring"]),
-        ("store (delete + executemany)", tm["store"]),
-        ("  of which building row dicts", tm.get("store_row_building", float("nan"))),
+        ("store (delete + COPY on PostgreSQL / executemany on SQLite)", tm["store"]),
         ("graph rollup (recursive CTE + referrals)", tm["rollup_sql"]),
         ("run_value_batch end to end", res["whole"]),
     ]

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from domain.bulk import insert_rows
 from domain.models import CustomerEvaluation, EvaluationRun, TierChange, utcnow
 from domain.records import load_records
 from rules import nodes as n
@@ -64,36 +65,28 @@ def run_batch(engine: Engine, ruleset: n.RuleSet, as_of: date, *, rule_set_id: i
             sa.select(evals_t.c.customer_id, evals_t.c.tier, evals_t.c.status))}
         conn.execute(evals_t.delete())
         total = len(rows)
-        batch: list[dict] = []
         changes: list[dict] = []
-        done = 0
         now = utcnow()
-        for row in rows:
-            d = compiled.decode(row)
-            cid = d["customer_id"]
-            batch.append({
-                "customer_id": cid, "run_id": run_id, "as_of": as_of,
-                "tier": d["tier"], "tier_line": d["tier_line"],
-                "status": d["status"], "status_line": d["status_line"],
-                "tags": d["tags"], "metrics": {k: _clean(v) for k, v in d["metrics"].items()},
-            })
-            if cid in previous:
-                old_tier, old_status = previous[cid]
-                for kind, old, new in (("tier", old_tier, d["tier"]), ("status", old_status, d["status"])):
-                    if old != new:
-                        changes.append({"customer_id": cid, "run_id": run_id, "as_of": as_of, "kind": kind,
-                                        "old_value": old, "new_value": new, "changed_at": now})
-            if len(batch) >= CHUNK:
-                conn.execute(evals_t.insert(), batch)
-                done += len(batch)
-                batch = []
-                if progress:
+
+        def results():
+            for done, row in enumerate(rows, 1):
+                d = compiled.decode(row)
+                cid = d["customer_id"]
+                if cid in previous:
+                    old_tier, old_status = previous[cid]
+                    for kind, old, new in (("tier", old_tier, d["tier"]), ("status", old_status, d["status"])):
+                        if old != new:
+                            changes.append({"customer_id": cid, "run_id": run_id, "as_of": as_of, "kind": kind,
+                                            "old_value": old, "new_value": new, "changed_at": now})
+                if progress and (done % CHUNK == 0 or done == total):
                     progress(done, total)
-        if batch:
-            conn.execute(evals_t.insert(), batch)
-            done += len(batch)
-            if progress:
-                progress(done, total)
+                yield {"customer_id": cid, "run_id": run_id, "as_of": as_of,
+                       "tier": d["tier"], "tier_line": d["tier_line"],
+                       "status": d["status"], "status_line": d["status_line"],
+                       "tags": d["tags"], "metrics": {k: _clean(v) for k, v in d["metrics"].items()}}
+
+        insert_rows(conn, evals_t, results(), ["customer_id", "run_id", "as_of", "tier", "tier_line", "status",
+                                                "status_line", "tags", "metrics"])
         for i in range(0, len(changes), CHUNK):
             conn.execute(changes_t.insert(), changes[i:i + CHUNK])
         finished = utcnow()

@@ -10,7 +10,7 @@ Steps (nothing loops over customers or orders in Python except building the rows
           (domain.value.clv.fit_value_models), plus a backtest: the same model fitted on the history up to
           `holdout_days` before as_of, predicting the order days of the last `holdout_days` days;
 3. store  ONE transaction: insert the value_runs row, delete every customer_scores row, insert the new rows with
-          executemany in chunks, roll the indirect value up the customer graph in SQL, finish the run row.
+          COPY (PostgreSQL) or executemany in chunks (domain.bulk), roll the indirect value up the customer graph in SQL, finish the run row.
           Any failure rolls everything back: the previous scores stay whole and no run row is left behind.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from domain.bulk import insert_rows
 from domain.models import CustomerScore, ValueRun, utcnow
 from domain.value import clv as clv_mod
 from domain.value.clv import fit_value_models, holdout_check
@@ -224,7 +225,7 @@ def _columns(agg: CustomerAggregates, windows: ScoreWindows, model_cols: dict[st
 
 
 def _chunk_rows(cols: dict[str, np.ndarray], fixed: dict[str, Any], start: int, stop: int) -> list[dict]:
-    """Rows [start, stop) as dicts for executemany; converted per chunk to keep memory flat."""
+    """Rows [start, stop) as dicts for the bulk insert; converted per chunk to keep memory flat."""
     lists = []
     for name, arr in cols.items():
         part = arr[start:stop]
@@ -291,15 +292,14 @@ def run_value_batch(engine: Engine, as_of: date, *, model: str = "bgnbd", moneta
         timings["scoring"] = time.perf_counter() - t + timings["gap_seasonality"]
         t = time.perf_counter()
         conn.execute(scores_t.delete())
-        convert = 0.0
-        for start in range(0, agg.n, CHUNK):
-            tc = time.perf_counter()
-            rows = _chunk_rows(cols, fixed, start, start + CHUNK)
-            convert += time.perf_counter() - tc
-            conn.execute(scores_t.insert(), rows)
-            step("store", min(start + CHUNK, agg.n), agg.n)
+
+        def chunks():
+            for start in range(0, agg.n, CHUNK):
+                yield from _chunk_rows(cols, fixed, start, start + CHUNK)
+                step("store", min(start + CHUNK, agg.n), agg.n)
+
+        insert_rows(conn, scores_t, chunks(), [*fixed, *cols])
         timings["store"] = time.perf_counter() - t
-        timings["store_row_building"] = convert
         t = time.perf_counter()
         conn.execute(sa.text(ROLLUP_GROUP_SQL))
         conn.execute(sa.text(ROLLUP_REFERRED_SQL))
