@@ -54,6 +54,7 @@ class Loaders:
         self.score_by_customer = self._by_key(CustomerScore.__table__, CustomerScore.__table__.c.customer_id)
         self.value_run_by_id = self._by_key(ValueRun.__table__, ValueRun.__table__.c.id)
         self.loss_by_customer = DataLoader(self._losses)
+        self.rule_version_by_run = DataLoader(self._rule_versions)
         customers = Customer.__table__
         self.customer_by_id = self._by_key(customers, customers.c.id)
         self.customer_by_external_id = self._by_key(customers, customers.c.external_id)
@@ -121,6 +122,16 @@ class Loaders:
             return [results[k] for k in keys]
 
         return load
+
+    async def _rule_versions(self, run_ids: Sequence[int]) -> list[Any]:
+        from domain.models import EvaluationRun, RuleSet
+
+        runs, sets = EvaluationRun.__table__, RuleSet.__table__
+        rows = await self.run(self._select, sa.select(runs.c.id, sets.c.version)
+                              .select_from(runs.join(sets, sets.c.id == runs.c.rule_set_id))
+                              .where(runs.c.id.in_(list(run_ids))))
+        found = {r[0]: r[1] for r in rows}
+        return [found.get(r) for r in run_ids]
 
     async def _losses(self, customer_ids: Sequence[int]) -> list[Any]:
         from domain.loss import loss_episodes

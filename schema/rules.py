@@ -78,6 +78,10 @@ class Evaluation:
     run_id: int
     customer_id: strawberry.Private[int]
 
+    @strawberry.field(description="Version of the published rule set the evaluation used.")
+    async def rule_version(self, info: Info) -> Optional[int]:
+        return await ctx(info).loaders.rule_version_by_run.load(self.run_id)
+
     @strawberry.field(description="Every line of the explanation, including coming changes "
                                   "('at_risk now; lost on 2026-12-03 unless an order arrives').")
     async def explanation(self, info: Info) -> list[str]:

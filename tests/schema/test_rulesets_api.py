@@ -98,6 +98,8 @@ def test_publish_then_rollback(admin, graph_engine):
     node = admin('{ customerByExternalId(externalId: "C004") { tier { name rule } } }')["data"]
     assert node["customerByExternalId"]["tier"]["rule"].startswith("tier big") or \
         node["customerByExternalId"]["tier"]["rule"].startswith("tier small")
+    evaluation = admin('{ customerByExternalId(externalId: "C004") { evaluation { ruleVersion asOf } } }')
+    assert evaluation["data"]["customerByExternalId"]["evaluation"] == {"ruleVersion": 3, "asOf": AS_OF}
     back = admin("mutation($d: Date) { rollbackRules(version: 2, asOf: $d) { version { version isActive } } }", d=AS_OF)
     assert back["data"]["rollbackRules"]["version"] == {"version": 2, "isActive": True}
     assert tiers(graph_engine) == default_tiers
