@@ -214,6 +214,7 @@ class CustomerScore(SQLModel, table=True):
     profit_12m: Optional[float] = None
     growth_90d: Optional[float] = None
     growth_yoy: Optional[float] = None
+    growth_ytd: Optional[float] = None  # this year so far vs the same days of last year
     # the lifetime model's inputs (weeks; same-day orders count once), kept so any horizon can be predicted
     repeat_purchases: Optional[float] = None
     recency_weeks: Optional[float] = None

@@ -37,13 +37,14 @@ BUILTINS: dict[str, BuiltinInfo] = {
     "expected_spend": BuiltinInfo(NUM, "expected revenue per future order (Gamma-Gamma)"),
     "growth_yoy": BuiltinInfo(NUM, "revenue of the last 12 months vs the 12 before, minus 1"),
     "recency_days": BuiltinInfo(NUM, "days since the last order (as scored for RFM)"),
+    "growth_ytd": BuiltinInfo(NUM, "revenue this year so far vs the same days of last year, minus 1"),
 }
 
 # Built-in metrics are read from the value scores (table customer_scores) of the same evaluation date; a customer
 # without scores for that date has them unknown. Names equal the column names.
 SCORE_COLUMNS: tuple[str, ...] = ("rfm_r", "rfm_f", "rfm_m", "clv", "p_alive", "expected_orders_90d", "usual_gap_days",
                                   "seasonal_auto", "referred_revenue_12m", "group_revenue_12m", "referred_profit_12m",
-                                  "group_profit_12m", "expected_spend", "growth_yoy", "recency_days")
+                                  "group_profit_12m", "expected_spend", "growth_yoy", "recency_days", "growth_ytd")
 
 
 def builtin_values(scores, as_of) -> dict:

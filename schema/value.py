@@ -45,6 +45,8 @@ class CustomerValue:
     growth: Optional[float] = strawberry.field(description="Revenue of the last 90 days vs the 90 before, minus 1.")
     growth_yoy: Optional[float] = strawberry.field(description="Revenue of the last 12 months vs the 12 before, "
                                                                "minus 1.")
+    growth_ytd: Optional[float] = strawberry.field(description="Revenue this year so far vs the same days of last "
+                                                               "year, minus 1.")
     rfm: Rfm
     clv: Optional[float] = strawberry.field(description="Discounted 12-month lifetime value.")
     p_alive: Optional[float] = strawberry.field(description="Probability the customer is still active.")
@@ -85,7 +87,7 @@ class CustomerValue:
         return cls(
             as_of=m["as_of"], revenue_12m=m["revenue_12m"], margin_12m=m["margin_12m"],
             service_cost_12m=m["service_cost_12m"], profit_12m=m["profit_12m"], growth=m["growth_90d"],
-            growth_yoy=m["growth_yoy"],
+            growth_yoy=m["growth_yoy"], growth_ytd=m["growth_ytd"],
             rfm=Rfm(r=m["rfm_r"], f=m["rfm_f"], m=m["rfm_m"], cell=m["rfm_cell"], recency_days=m["recency_days"],
                     frequency=m["frequency"], monetary=m["monetary"]),
             clv=m["clv"], p_alive=m["p_alive"], expected_spend=m["expected_spend"],
@@ -102,7 +104,7 @@ class CustomerValue:
         and stay null."""
         return cls(
             as_of=v.as_of, revenue_12m=v.revenue_12m, margin_12m=v.margin_12m, service_cost_12m=v.service_cost_12m,
-            profit_12m=v.profit_12m, growth=v.growth_90d, growth_yoy=v.growth_yoy,
+            profit_12m=v.profit_12m, growth=v.growth_90d, growth_yoy=v.growth_yoy, growth_ytd=v.growth_ytd,
             rfm=Rfm(r=None, f=None, m=None, cell=None, recency_days=v.recency_days, frequency=v.frequency,
                     monetary=v.monetary),
             clv=v.clv, p_alive=v.p_alive, expected_spend=v.expected_spend, seasonal_auto=v.seasonal_auto,

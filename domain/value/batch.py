@@ -176,7 +176,7 @@ def _holdout(agg: CustomerAggregates, windows: ScoreWindows, model: str, min_rep
 
 
 # column kinds for the rows written: float (NaN -> NULL), int (NaN -> NULL), or plain (written as is)
-_NULLABLE_FLOAT = ("recency_days", "monetary", "margin_12m", "profit_12m", "growth_90d", "growth_yoy",
+_NULLABLE_FLOAT = ("recency_days", "monetary", "margin_12m", "profit_12m", "growth_90d", "growth_yoy", "growth_ytd",
                    *MODEL_COLUMNS, "usual_gap_days", "referred_profit_12m", "group_profit_12m")
 _NULLABLE_INT = ("rfm_r", "rfm_f", "rfm_m")
 
@@ -213,6 +213,7 @@ def _columns(agg: CustomerAggregates, windows: ScoreWindows, model_cols: dict[st
         "profit_12m": agg["profit_12m"],
         "growth_90d": agg["growth_90d"],
         "growth_yoy": agg["growth_yoy"],
+        "growth_ytd": agg["growth_ytd"],
         **{k: model_cols[k] for k in MODEL_COLUMNS},
         "seasonal_auto": seasonal,
         "usual_gap_days": gap,

@@ -34,6 +34,7 @@ class OneCustomerValue:
     profit_12m: Optional[float]
     growth_90d: Optional[float]
     growth_yoy: Optional[float]
+    growth_ytd: Optional[float]
     usual_gap_days: Optional[float]
     seasonal_auto: bool
     repeat_purchases: Optional[float]
@@ -91,6 +92,7 @@ def value_as_of(records: CustomerRecords, as_of: date, fit: Optional[dict] = Non
         profit_12m=None if margin_12m is None else margin_12m - service,
         growth_90d=_growth(revenue(w.w90), revenue(w.w90_prev)),
         growth_yoy=_growth(revenue_12m, revenue(w.w12_prev)),
+        growth_ytd=_growth(revenue(w.ytd), revenue(w.ytd_prev)),
         usual_gap_days=None if np.isnan(gap[0]) else float(gap[0]),
         seasonal_auto=bool(seasonal[0]),
         repeat_purchases=float(len(ordered) - 1) if ordered else None,

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rules.nodes import Window
-from rules.windows import Bounds, bounds
+from rules.windows import Bounds, add_months, bounds
 
 __all__ = [
     "ScoreWindows",
@@ -58,6 +58,8 @@ class ScoreWindows:
     as_of: date
     w12: Bounds  # 12m: RFM frequency / monetary, revenue, margin, service cost, profit, indirect value
     w12_prev: Bounds  # 12m before 12m (growth_yoy)
+    ytd: Bounds  # 1 January of as_of's year .. as_of (growth_ytd)
+    ytd_prev: Bounds  # the same days of the year before
     w90: Bounds  # 90d (growth_90d)
     w90_prev: Bounds  # 90d before 90d
     holdout: Bounds  # the last `holdout_days` days: the lifetime-value backtest predicts them
@@ -67,6 +69,7 @@ class ScoreWindows:
         return {
             "as_of": self.as_of,
             "w12_start": self.w12.start, "w12p_start": self.w12_prev.start, "w12p_end": self.w12_prev.end,
+            "ytd_start": self.ytd.start, "ytdp_start": self.ytd_prev.start, "ytdp_end": self.ytd_prev.end,
             "w90_start": self.w90.start, "w90p_start": self.w90_prev.start, "w90p_end": self.w90_prev.end,
             "cal_end": self.calibration_end,
         }
@@ -75,7 +78,8 @@ class ScoreWindows:
         def b(x: Bounds) -> list[str]:
             return [x.start.isoformat(), x.end.isoformat()]
         return {"12m": b(self.w12), "12m before 12m": b(self.w12_prev), "90d": b(self.w90),
-                "90d before 90d": b(self.w90_prev), "holdout": b(self.holdout)}
+                "90d before 90d": b(self.w90_prev), "year to date": b(self.ytd),
+                "same days last year": b(self.ytd_prev), "holdout": b(self.holdout)}
 
 
 def score_windows(as_of: date, holdout_days: int = 90) -> ScoreWindows:
@@ -87,6 +91,8 @@ def score_windows(as_of: date, holdout_days: int = 90) -> ScoreWindows:
         as_of=as_of,
         w12=bounds(w12, as_of),
         w12_prev=bounds(Window(12, "m", offset=w12), as_of),
+        ytd=Bounds(date(as_of.year, 1, 1), as_of),
+        ytd_prev=Bounds(date(as_of.year - 1, 1, 1), add_months(as_of, -12)),  # 29 Feb -> 28 Feb
         w90=bounds(w90, as_of),
         w90_prev=bounds(Window(90, "d", offset=w90), as_of),
         holdout=hold,
@@ -120,6 +126,8 @@ o AS (
         SUM(CASE WHEN odate >= :w90_start THEN amount ELSE 0 END) AS revenue_90d,
         SUM(CASE WHEN odate BETWEEN :w90p_start AND :w90p_end THEN amount ELSE 0 END) AS revenue_90d_prev,
         SUM(CASE WHEN odate BETWEEN :w12p_start AND :w12p_end THEN amount ELSE 0 END) AS revenue_12m_prev,
+        SUM(CASE WHEN odate >= :ytd_start THEN amount ELSE 0 END) AS revenue_ytd,
+        SUM(CASE WHEN odate BETWEEN :ytdp_start AND :ytdp_end THEN amount ELSE 0 END) AS revenue_ytd_prev,
         SUM(CASE WHEN odate <= :cal_end THEN 1 ELSE 0 END) AS cal_order_days,
         MAX(CASE WHEN odate <= :cal_end THEN odate END) AS cal_last_day,
         SUM(CASE WHEN odate <= :cal_end AND odate > first_day THEN amount ELSE 0 END) AS cal_repeat_amount,
@@ -151,6 +159,8 @@ base AS (
         COALESCE(o.revenue_90d, 0) AS revenue_90d,
         COALESCE(o.revenue_90d_prev, 0) AS revenue_90d_prev,
         COALESCE(o.revenue_12m_prev, 0) AS revenue_12m_prev,
+        COALESCE(o.revenue_ytd, 0) AS revenue_ytd,
+        COALESCE(o.revenue_ytd_prev, 0) AS revenue_ytd_prev,
         COALESCE(o.cal_order_days, 0) AS cal_order_days,
         o.cal_last_day,
         COALESCE(o.cal_repeat_amount, 0) AS cal_repeat_amount,
@@ -170,11 +180,12 @@ vals AS (
     FROM base
 )
 SELECT customer_id, first_day, last_day, order_days, repeat_amount, frequency, revenue_12m, margin_12m,
-    service_cost_12m, profit_12m, revenue_90d, revenue_90d_prev, revenue_12m_prev,
+    service_cost_12m, profit_12m, revenue_90d, revenue_90d_prev, revenue_12m_prev, revenue_ytd, revenue_ytd_prev,
     cal_order_days, cal_last_day, cal_repeat_amount, holdout_order_days,
     m_value AS monetary,
     CASE WHEN revenue_90d_prev = 0 THEN NULL ELSE revenue_90d / revenue_90d_prev - 1 END AS growth_90d,
     CASE WHEN revenue_12m_prev = 0 THEN NULL ELSE revenue_12m / revenue_12m_prev - 1 END AS growth_yoy,
+    CASE WHEN revenue_ytd_prev = 0 THEN NULL ELSE revenue_ytd / revenue_ytd_prev - 1 END AS growth_ytd,
     CASE WHEN last_day IS NULL THEN NULL ELSE
         1 + 5 * (RANK() OVER (PARTITION BY CASE WHEN last_day IS NULL THEN 1 ELSE 0 END ORDER BY last_day) - 1)
             / COUNT(last_day) OVER () END AS rfm_r,

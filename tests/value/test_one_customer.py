@@ -14,7 +14,7 @@ from domain.value.one_customer import value_as_of
 
 AS_OF = date(2026, 2, 28)
 SAME = ("recency_days", "frequency", "monetary", "revenue_12m", "margin_12m", "service_cost_12m", "profit_12m",
-        "growth_90d", "growth_yoy", "usual_gap_days", "seasonal_auto", "repeat_purchases", "recency_weeks",
+        "growth_90d", "growth_yoy", "growth_ytd", "usual_gap_days", "seasonal_auto", "repeat_purchases", "recency_weeks",
         "age_weeks", "p_alive", "expected_orders_90d", "expected_spend", "clv")
 
 
@@ -50,3 +50,13 @@ def test_any_other_date(engine, tmp_path):
                                                   <= earlier))
     assert value.recency_days == (earlier - max(o.ordered_at for o in some.orders if o.ordered_at <= earlier)).days
     assert value.clv is None  # no fitted model given
+
+
+def test_year_to_date_windows():
+    from domain.value.scores import score_windows
+    from rules.windows import Bounds
+
+    w = score_windows(date(2024, 2, 29))
+    assert w.ytd == Bounds(date(2024, 1, 1), date(2024, 2, 29))
+    assert w.ytd_prev == Bounds(date(2023, 1, 1), date(2023, 2, 28))  # no 29 February in 2023
+    assert score_windows(date(2025, 12, 31)).ytd_prev == Bounds(date(2024, 1, 1), date(2024, 12, 31))
