@@ -48,10 +48,13 @@ class RuleExplanation:
     line: int
     condition: str  # the rule's condition as written ("otherwise" for the fallback)
     facts: list[str] = field(default_factory=list)
+    # earlier rules whose main condition held but whose `unless` exception spared the customer
+    exceptions: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         head = f"{self.label} (line {self.line}: {self.condition})"
-        return f"{head} — {'; '.join(self.facts)}" if self.facts else head
+        text = f"{head} — {'; '.join(self.facts)}" if self.facts else head
+        return "; ".join([text, *self.exceptions])
 
 
 @dataclass
@@ -157,10 +160,29 @@ def facts(ev: PyEvaluator, condition: Any) -> list[str]:
     return out
 
 
-def _explain_rule(ev: PyEvaluator, rule: n.Rule | None) -> RuleExplanation | None:
+def _explain_rule(ev: PyEvaluator, rule: n.Rule | None, earlier: Iterable[n.Rule] = ()) -> RuleExplanation | None:
     if rule is None:
         return None
-    return RuleExplanation(rule.kind, rule.label, rule.pos.line, condition_text(rule), facts(ev, rule.condition))
+    return RuleExplanation(rule.kind, rule.label, rule.pos.line, condition_text(rule), facts(ev, rule.condition),
+                           spared_by(ev, earlier, rule))
+
+
+def spared_by(ev: PyEvaluator, rules: Iterable[n.Rule], decided: n.Rule) -> list[str]:
+    """For first-match lists: earlier rules of another label whose condition held but for its `unless`, e.g.
+    "not lost (line 16: no order 90d unless seasonal): seasonal = true" -- why a customer 120 days without an
+    order is at risk, not lost."""
+    out = []
+    for rule in rules:
+        if rule is decided:
+            break
+        c = rule.condition
+        if rule.label == decided.label or type(c) is not n.And or type(c.right) is not n.Not:
+            continue
+        main, exception = c.left, c.right.operand
+        if ev.boolean(main) is True and ev.boolean(exception) is True:
+            told = "; ".join(facts(ev, exception)) or f"{node_text(exception)} is true"
+            out.append(f"not {rule.label} (line {rule.pos.line}: {condition_text(rule)}): {told}")
+    return out
 
 
 def _expand(ruleset: n.RuleSet, exprs: Iterable[Any]) -> list[Any]:
@@ -253,8 +275,8 @@ def explain(ruleset: n.RuleSet, records: CustomerRecords, as_of: date,
         customer_id=records.customer.id,
         as_of=as_of,
         result=result,
-        tier=_explain_rule(ev, result.tier_rule),
-        status=_explain_rule(ev, result.status_rule),
+        tier=_explain_rule(ev, result.tier_rule, ruleset.tiers),
+        status=_explain_rule(ev, result.status_rule, ruleset.statuses),
         tags=[_explain_rule(ev, r) for r in result.tag_rules],
         forecasts=forecasts,
     )

@@ -154,3 +154,24 @@ def test_explain_customer_from_the_database(engine, rules):
     assert ex.tier.label == "maintain"
     ex2 = explain_customer(engine, rules, 2, AS_OF)
     assert ex2.tier.label == "important" and "least value in top 50% = 50" in ex2.tier.facts
+
+
+def test_explanation_says_which_unless_spared_the_customer():
+    from datetime import date
+    from types import SimpleNamespace
+
+    from rules.compiler import compile_rules
+    from rules.explain import explain
+    from rules.to_python import CustomerRecords
+
+    rules = compile_rules("status lost if no order 90d unless seasonal\nstatus at_risk if no order 45d\n"
+                          "status active otherwise\n")
+    customer = SimpleNamespace(id=1, seasonal=True, blocked_from=None, created_at=date(2024, 1, 1),
+                               region=None, industry=None, size=None, attributes={})
+    order = SimpleNamespace(id=1, customer_id=1, ordered_at=date(2024, 1, 10), amount=10.0, margin=None,
+                            cost_of_goods=None)
+    text = explain(rules, CustomerRecords(customer, orders=[order]), date(2024, 6, 1)).status.text()
+    assert text.startswith("at_risk (line 2: no order 45d) — last order 2024-01-10, 143 days ago")
+    assert text.endswith("not lost (line 1: no order 90d unless seasonal): seasonal = true")
+    customer.seasonal = False
+    assert "not lost" not in explain(rules, CustomerRecords(customer, orders=[order]), date(2024, 6, 1)).status.text()
