@@ -37,6 +37,47 @@ class ImportFailed(Exception):
         super().__init__(f"import rejected, nothing was written ({len(problems)} problem(s)):\n{shown}{extra}")
 
 
+# Other spellings of a column seen in CRM exports -> the name Tiergraph reads, per file (headers are matched
+# case-insensitively; a file's own canonical column always wins over an alias).
+ALIASES: dict[str, dict[str, str]] = {
+    "reps.csv": {"rep_id": "external_id", "id": "external_id"},
+    "customers.csv": {"customer_id": "external_id", "id": "external_id", "owner_rep": "owner_rep_external_id",
+                      "owner": "owner_rep_external_id", "account_owner": "owner_rep_external_id",
+                      "parent": "parent_external_id", "parent_id": "parent_external_id",
+                      "referred_by": "referred_by_external_id", "referrer": "referred_by_external_id",
+                      "blocked_on": "blocked_from", "created": "created_at", "created_on": "created_at"},
+    "products.csv": {"product_id": "sku", "cost": "unit_cost"},
+    "orders.csv": {"order_id": "order_external_id", "customer_id": "customer_external_id",
+                   "order_date": "ordered_at", "date": "ordered_at", "product_id": "sku", "qty": "quantity",
+                   "price": "unit_price", "cost": "unit_cost", "return": "is_return"},
+    "complaints.csv": {"complaint_id": "external_id", "customer_id": "customer_external_id",
+                       "order_id": "order_external_id", "opened": "opened_at", "opened_on": "opened_at",
+                       "due": "due_at", "resolved": "resolved_at"},
+    "deliveries.csv": {"delivery_id": "external_id", "order_id": "order_external_id", "promised": "promised_at",
+                       "delivered": "delivered_at", "actual_at": "delivered_at"},
+    "interactions.csv": {"interaction_id": "external_id", "customer_id": "customer_external_id",
+                         "rep_id": "rep_external_id", "rep": "rep_external_id", "date": "occurred_at",
+                         "occurred": "occurred_at", "type": "kind"},
+}
+
+
+def _canonical(header: list[str], file: str) -> list[str]:
+    """Lower-cased header with this file's aliases renamed, unless the canonical name is already there."""
+    aliases = ALIASES.get(file, {})
+    # custom attributes keep the case of their name: `attr.Segment` is read by rules as attributes.Segment
+    lowered = ["attr." + h[5:] if h.lower().startswith("attr.") else h.lower() for h in header]
+    present = set(lowered)
+    out = []
+    for h in lowered:
+        target = aliases.get(h)
+        if target and target not in present:
+            out.append(target)
+            present.add(target)
+        else:
+            out.append(h)
+    return out
+
+
 class _BadValue(ValueError):
     pass
 
@@ -106,7 +147,7 @@ class CsvFile:
     def rows(self) -> Iterator[Row]:
         with self.path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            header = [h.strip() for h in (reader.fieldnames or [])]
+            header = _canonical([h.strip() for h in (reader.fieldnames or [])], self.name)
             missing = [c for c in self.required if c not in header]
             if missing:
                 self.problems.append(RowProblem(self.name, 1, f"missing required column(s): {', '.join(missing)}"))

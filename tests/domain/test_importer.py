@@ -148,7 +148,7 @@ def test_changed_row_updates_record(engine, small):
     ("customers.csv", "2024-01-01,,,b2g", "2024-01-01,c2,,b2g", 2, "cycle"),
     ("complaints.csv", "k1,c1,o1", "k1,c2,o1", 2, "belongs to another customer"),
     ("deliveries.csv", "d1,o1", "d1,o77", 2, "unknown order 'o77'"),
-    ("orders.csv", "sku,quantity", "sku,qty", 1, "missing required column(s): quantity"),
+    ("orders.csv", "sku,quantity", "sku,how_many", 1, "missing required column(s): quantity"),
     ("interactions.csv", "i1,c1,r1,2024-04-01", "i1,c1,r1,April", 2, "'occurred_at' is not a date"),
 ])
 def test_bad_rows_are_reported_and_nothing_written(engine, small, file, old, new, line, words):
@@ -226,3 +226,27 @@ def test_cli_import_reports_line_and_exit_code(engine, small, empty_db_url, monk
     assert main(["import", "--skip-bad-rows", str(small)]) == 0
     with engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from orders")).scalar_one() == 2
+
+
+def test_common_header_spellings_are_understood(engine, tmp_path):
+    d = tmp_path / "export"
+    d.mkdir()
+    write(d, "customers.csv", """
+Customer_ID,Name,Region,Owner,Created,Parent,attr.Segment
+k1,Acme,east,,2024-01-01,,b2b
+k2,Acme Sub,east,,2024-01-02,k1,
+""")
+    write(d, "orders.csv", """
+Order_ID,Customer_ID,Order_Date,SKU,Qty,Price,Cost
+x1,k1,2024-02-01,W,2,50,30
+""")
+    import_directory(engine, d)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("select amount, margin from orders where external_id = 'x1'")).one()
+        assert (row.amount, row.margin) == (100, 40)
+        child = conn.execute(sa.text("select p.external_id from customers c join customers p on p.id = c.parent_id "
+                                     "where c.external_id = 'k2'")).scalar_one()
+        assert child == "k1"
+        attrs = conn.execute(sa.select(Customer.__table__.c.attributes).where(
+            Customer.__table__.c.external_id == "k1")).scalar_one()
+        assert attrs == {"Segment": "b2b"}
