@@ -42,11 +42,11 @@ def _import(engine, directory: Path, skip_bad_rows: bool = False) -> int:
         try:
             result = import_directory(engine, directory, progress=report, skip_bad_rows=skip_bad_rows)
         except ImportFailed as exc:
-            console.print(f"[red]{exc}[/red]")
+            console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
             return 1
     console.print(f"imported {directory}: {result.summary()}")
     if result.skipped:
-        console.print(f"[yellow]{len(result.skipped)} bad row(s) left out:[/yellow]")
+        console.print(f"{len(result.skipped)} bad row(s) left out:", style="yellow")
         for problem in result.skipped[:50]:
             console.print(f"  {problem}", markup=False)
     return 0
@@ -105,8 +105,9 @@ def _evaluate(engine, settings: Settings, as_of: date | None, *, show: bool = Tr
     try:
         version, ruleset = ActiveRules(engine, settings.rules_path).current()
     except (RuleErrors, OSError) as exc:
-        console.print(f"[red]cannot evaluate: the rules in force have errors ({settings.rules_path}):[/red]\n{exc}",
+        console.print(f"cannot evaluate: the rules in force have errors ({settings.rules_path}):", style="red",
                       markup=False)
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 1
     as_of = as_of or date.today()
     from domain.value.batch import run_value_batch
@@ -204,7 +205,7 @@ def cmd_rules_check(args, settings: Settings) -> int:
     try:
         source = Path(args.file).read_text(encoding="utf-8-sig")
     except OSError as exc:
-        console.print(f"[red]cannot read {args.file}: {exc.strerror}[/red]")
+        console.print(f"cannot read {args.file}: {exc.strerror}", style="red", markup=False)
         return 2
     problems = validate_rules(source)
     errors = [p for p in problems if not p.is_warning]
@@ -292,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        console.print(f"[red]configuration error: {exc}[/red]")
+        console.print(f"configuration error: {exc}", style="red", markup=False, soft_wrap=True)
         return 2
     return args.func(args, settings)
 

@@ -23,3 +23,21 @@ def test_defaults_and_postgres_url_spellings():
 def test_bad_values_name_the_variable(env, name):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env(env)
+
+
+def test_cli_reports_bad_rules_and_settings_plainly(tmp_path, monkeypatch, capsys):
+    from cli import main
+
+    bad = tmp_path / "bad.rules"
+    bad.write_text("tier a if [x] > 1\ntier b otherwise\n")
+    assert main(["rules", "check", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "line 1, column 11" in out and "^" in out
+    assert main(["rules", "check", str(tmp_path / "missing.rules")]) == 2
+    monkeypatch.setenv("DATABASE_URL", "nonsense")
+    assert main(["migrate"]) == 2
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("TIERGRAPH_RULES", str(bad))
+    assert main(["evaluate", "--as-of", "2024-01-31"]) == 1
+    err = capsys.readouterr().err
+    assert "[red]" not in err and "the rules in force have errors" in err
