@@ -235,6 +235,54 @@ def cmd_migrate(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_explain(args, settings: Settings) -> int:
+    """Why one customer has its tier, status and tags, from the stored evaluation's date."""
+    import sqlalchemy as sa
+
+    from domain.evaluation import explain_customer
+    from domain.models import Customer, CustomerEvaluation
+    from domain.rulesets import ActiveRules
+
+    engine = _engine(settings)
+    customers, evals = Customer.__table__, CustomerEvaluation.__table__
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(customers.c.id, customers.c.name, evals.c.as_of)
+                           .select_from(customers.outerjoin(evals, evals.c.customer_id == customers.c.id))
+                           .where(customers.c.external_id == args.external_id)).first()
+    if row is None:
+        print(f"no customer with external id {args.external_id!r}")
+        return 1
+    as_of = args.as_of or row.as_of or date.today()
+    _, ruleset = ActiveRules(engine, settings.rules_path).current()
+    print(f"{args.external_id} {row.name}, as of {as_of}:")
+    for line in explain_customer(engine, ruleset, row.id, as_of).lines():
+        print(f"  {line}")
+    return 0
+
+
+def cmd_loss(args, settings: Settings) -> int:
+    """Who was lost, per tier they had, and the signs of why."""
+    from rich.table import Table
+
+    from domain.loss import loss_episodes, loss_summary
+
+    engine = _engine(settings)
+    rows = loss_summary(engine)
+    table = Table(title="lost customers per tier they had")
+    for name in ("tier before", "customers", "revenue lost", "margin lost", "open complaints", "late deliveries",
+                 "win-back tried"):
+        table.add_column(name, justify="left" if name == "tier before" else "right")
+    for r in rows:
+        table.add_row(str(r.tier_before), f"{r.customers:,}", f"{r.revenue_lost:,.0f}",
+                      "unknown" if r.margin_lost is None else f"{r.margin_lost:,.0f}", f"{r.with_open_complaints:,}",
+                      f"{r.with_late_deliveries:,}", f"{r.win_back_attempted:,}")
+    Console().print(table)
+    for e in loss_episodes(engine, limit=args.top):
+        print(f"{e.external_id:>10}  {e.name[:32]:32}  was {e.tier_before or '-':10} revenue lost {e.revenue_lost:>12,.0f}"
+              f"  last order {e.last_order_at}  win-back {'yes' if e.win_back_attempts else 'no'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiergraph", description="Customer value, tiers and loss for your CRM.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -278,6 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     back = rules_sub.add_parser("rollback", help="make an earlier version active again")
     back.add_argument("version", type=int)
     back.set_defaults(func=cmd_rules_rollback)
+
+    exp = sub.add_parser("explain", help="why a customer has its tier, status and tags")
+    exp.add_argument("external_id")
+    exp.add_argument("--as-of", type=date.fromisoformat, help="default: the date of the stored evaluation")
+    exp.set_defaults(func=cmd_explain)
+
+    loss = sub.add_parser("loss", help="lost customers per tier they had, and the biggest losses")
+    loss.add_argument("--top", type=int, default=10, help="how many of the biggest losses to list")
+    loss.set_defaults(func=cmd_loss)
 
     mig = sub.add_parser("migrate", help="bring the database to the latest migration")
     mig.set_defaults(func=cmd_migrate)

@@ -99,3 +99,18 @@ def test_demo_has_a_history_of_moves(demo_db):
         runs = conn.execute(sa.text("select count(distinct as_of) from evaluation_runs")).scalar_one()
         moves = conn.execute(sa.text("select count(*) from tier_changes where kind = 'status'")).scalar_one()
     assert runs == 3 and moves > 0
+
+
+def test_cli_explain_and_loss(demo_db, monkeypatch, capsys):
+    url, _ = demo_db
+    monkeypatch.setenv("DATABASE_URL", url)
+    with make_engine(url).connect() as conn:
+        lost = conn.execute(sa.text("select c.external_id from customers c join customer_evaluations e "
+                                    "on e.customer_id = c.id where e.status = 'lost' order by c.id limit 1")).scalar_one()
+    assert main(["explain", lost]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{lost} ") and "status lost (line" in out
+    assert main(["explain", "no-such-customer"]) == 1
+    assert main(["loss", "--top", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "revenue lost" in out and len([line for line in out.splitlines() if "win-back" in line]) == 2
