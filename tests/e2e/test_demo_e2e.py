@@ -113,4 +113,4 @@ def test_cli_explain_and_loss(demo_db, monkeypatch, capsys):
     assert main(["explain", "no-such-customer"]) == 1
     assert main(["loss", "--top", "2"]) == 0
     out = capsys.readouterr().out
-    assert "revenue lost" in out and len([line for line in out.splitlines() if "win-back" in line]) == 2
+    assert len([line for line in out.splitlines() if "revenue lost " in line and "win-back" in line]) == 2
