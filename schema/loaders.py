@@ -55,6 +55,7 @@ class Loaders:
         self.value_run_by_id = self._by_key(ValueRun.__table__, ValueRun.__table__.c.id)
         self.loss_by_customer = DataLoader(self._losses)
         self.rule_version_by_run = DataLoader(self._rule_versions)
+        self.value_as_of = DataLoader(self._values_as_of)
         customers = Customer.__table__
         self.customer_by_id = self._by_key(customers, customers.c.id)
         self.customer_by_external_id = self._by_key(customers, customers.c.external_id)
@@ -122,6 +123,11 @@ class Loaders:
             return [results[k] for k in keys]
 
         return load
+
+    async def _values_as_of(self, keys: Sequence[tuple[int, date]]) -> list[Any]:
+        from schema.value import values_now
+
+        return await self.run(values_now, self.engine, list(keys))
 
     async def _rule_versions(self, run_ids: Sequence[int]) -> list[Any]:
         from domain.models import EvaluationRun, RuleSet

@@ -120,16 +120,18 @@ async def customer_value(info: Info, customer_id: int, as_of: Optional[date]) ->
     row = await c.loaders.score_by_customer.load(customer_id)
     if as_of is None or (row is not None and row.as_of == as_of):
         return CustomerValue.from_row(row) if row is not None else None
-    return await c.loaders.run(_value_now, c.engine, customer_id, as_of)
+    return await c.loaders.value_as_of.load((customer_id, as_of))
 
 
-def _value_now(engine, customer_id: int, as_of: date) -> CustomerValue:
-    from domain.records import load_records
+def values_now(engine, keys: list[tuple[int, date]]) -> list[CustomerValue]:
+    """Scores for (customer, as_of) pairs computed on the spot; the records of all of them load in one go."""
+    from domain.records import load_all_records
     from domain.value.one_customer import value_as_of
 
     run = _latest_value_run(engine)
-    value = value_as_of(load_records(engine, customer_id), as_of, run.fit if run is not None else None)
-    return CustomerValue.from_one(value, run.id if run is not None else None)
+    fit, run_id = (run.fit, run.id) if run is not None else (None, None)
+    records = load_all_records(engine, sorted({cid for cid, _ in keys}))
+    return [CustomerValue.from_one(value_as_of(records[cid], as_of, fit), run_id) for cid, as_of in keys]
 
 
 @strawberry.type(description="One tier's customers, revenue and profit (12 months) and their shares of the base.")

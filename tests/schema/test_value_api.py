@@ -120,7 +120,11 @@ def test_value_as_of_any_date(valued):
     stored = [e["node"]["value"] for e in data(q, d=None)["customers"]["edges"]]
     same_day = [e["node"]["value"] for e in data(q, d=AS_OF.isoformat())["customers"]["edges"]]
     assert same_day == stored  # the stored run's own date: the stored scores
+    statements: list[str] = []
+    engine = valued[1]
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     earlier = [e["node"]["value"] for e in data(q, d="2025-12-31")["customers"]["edges"]]
+    assert len(statements) <= 15, len(statements)  # 40 customers' records load together, not one by one
     assert {v["asOf"] for v in earlier} == {"2025-12-31"}
     assert all(v["rfm"]["r"] is None and v["groupRevenue12m"] is None for v in earlier)  # need the whole base
     assert any(a["revenue12m"] != b["revenue12m"] for a, b in zip(stored, earlier))
