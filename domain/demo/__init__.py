@@ -1,4 +1,4 @@
-"""A seeded, realistic B2B customer base written as Tiergraph import CSVs (see docs/csv-formats.md).
+"""A seeded, realistic B2B customer base written as Tiergraph import CSVs (see README.md, "Import formats").
 
 The demo exists so the engine has something lively to rank on day one: it ends on `until` (today by default)
 and contains every pattern the rules look for (long tail and whales, seasonal buyers, churners with win-back

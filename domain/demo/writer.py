@@ -1,4 +1,4 @@
-"""CSV output in the import format of docs/csv-formats.md.
+"""CSV output in the import format of README.md, "Import formats".
 
 Columns are formatted whole (dates via numpy, money with two decimals) and written with the csv module and
 "\n" line endings, so the bytes depend only on the data and never on the platform.

@@ -18,7 +18,7 @@ from domain.demo import DemoSummary, generate_demo
 
 UNTIL = date(2025, 11, 20)
 FILES = ("reps", "customers", "products", "orders", "complaints", "deliveries", "interactions")
-REQUIRED = {  # docs/csv-formats.md
+REQUIRED = {  # README.md, "Import formats"
     "reps": {"external_id", "name"},
     "customers": {"external_id", "name"},
     "products": {"sku", "name"},
