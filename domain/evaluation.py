@@ -49,8 +49,12 @@ def _clean(v: Any) -> Any:
 
 
 def run_batch(engine: Engine, ruleset: n.RuleSet, as_of: date, *, rule_set_id: int | None = None,
-              progress: Progress | None = None) -> EvaluationRun:
-    """Evaluate every customer (created_at <= as_of) in the database and store the results atomically."""
+              progress: Progress | None = None,
+              then: Callable[[Connection], None] | None = None) -> EvaluationRun:
+    """Evaluate every customer (created_at <= as_of) in the database and store the results atomically.
+
+    `then` runs inside the same transaction once the results are stored (publish activates the rule set there,
+    so a rule set becomes active only together with its successful evaluation)."""
     compiled = compile_ruleset(ruleset, as_of)
     checksum = rules_checksum(ruleset)
     started = utcnow()
@@ -92,6 +96,8 @@ def run_batch(engine: Engine, ruleset: n.RuleSet, as_of: date, *, rule_set_id: i
         finished = utcnow()
         conn.execute(runs_t.update().where(runs_t.c.id == run_id).values(
             finished_at=finished, customer_count=total, cutoffs=cutoffs))
+        if then is not None:
+            then(conn)
     return EvaluationRun(id=run_id, rule_set_id=rule_set_id, rules_checksum=checksum, as_of=as_of,
                          started_at=started, finished_at=finished, customer_count=total, cutoffs=cutoffs)
 
