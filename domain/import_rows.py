@@ -1,19 +1,31 @@
 """Reading and validating the import CSVs into typed rows; nothing here touches the database.
 
-Every problem is collected with its file, line and reason so the user sees all of them at once.
+Every problem is collected with its file, line and reason so the user sees all of them at once. A file is read
+strictly: it must be UTF-8, every record on one line ending in a line break, every row as wide as the header,
+and every value within the bounds below. Anything else is reported, never guessed at (a guess is how a stray
+quote once swallowed 2,356 customers into one name).
 """
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from domain.models import Complaint, Customer, Delivery, Interaction, Order, Product, SalesRep
+
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
 MAX_REPORTED_PROBLEMS = 50
+# Sane bounds: beyond them a value is a typo or a corrupt file, and an amount built from it could overflow.
+MAX_AMOUNT = 1e12  # money: prices, costs, and a line's quantity x price
+MAX_QUANTITY = 1e9
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+MAX_TEXT = 10_000  # free text without a column length (notes, custom attributes)
+MULTILINE_COLUMNS = {"note"}  # the only column whose quoted value may hold a line break
 
 
 @dataclass(frozen=True)
@@ -38,7 +50,7 @@ class ImportFailed(Exception):
 
 
 # Other spellings of a column seen in CRM exports -> the name Tiergraph reads, per file (headers are matched
-# case-insensitively; a file's own canonical column always wins over an alias).
+# case-insensitively). Two columns that mean the same thing are an error: which one would be meant is a guess.
 ALIASES: dict[str, dict[str, str]] = {
     "reps.csv": {"rep_id": "external_id", "id": "external_id"},
     "customers.csv": {"customer_id": "external_id", "id": "external_id", "owner_rep": "owner_rep_external_id",
@@ -61,38 +73,82 @@ ALIASES: dict[str, dict[str, str]] = {
 }
 
 
-def _canonical(header: list[str], file: str) -> list[str]:
-    """Lower-cased header with this file's aliases renamed, unless the canonical name is already there."""
+def _canonical(header: list[str], file: str) -> tuple[list[str], list[str]]:
+    """The header with this file's aliases renamed, and a reason for each column that repeats another."""
     aliases = ALIASES.get(file, {})
-    # custom attributes keep the case of their name: `attr.Segment` is read by rules as attributes.Segment
-    lowered = ["attr." + h[5:] if h.lower().startswith("attr.") else h.lower() for h in header]
-    present = set(lowered)
-    out = []
-    for h in lowered:
-        target = aliases.get(h)
-        if target and target not in present:
-            out.append(target)
-            present.add(target)
-        else:
-            out.append(h)
-    return out
+    out: list[str] = []
+    repeats: list[str] = []
+    seen: dict[str, tuple[int, str]] = {}
+    for position, raw in enumerate(header, start=1):
+        name = raw.strip()
+        # custom attributes keep the case of their name: `attr.Segment` is read by rules as attributes.Segment
+        column = "attr." + name[5:] if name.lower().startswith("attr.") else aliases.get(name.lower(), name.lower())
+        if column and column.lower() in seen:
+            first_at, first = seen[column.lower()]
+            same = "repeats" if first.lower() == name.lower() else f"means the same as {first!r}"
+            repeats.append(f"column {position} {name!r} {same} (column {first_at})")
+        seen.setdefault(column.lower(), (position, name))
+        out.append(column)
+    return out, repeats
+
+
+# The longest value each column may hold comes from the table declaration (one definition of each length).
+_TABLE = {"reps.csv": SalesRep, "customers.csv": Customer, "products.csv": Product, "orders.csv": Order,
+          "complaints.csv": Complaint, "deliveries.csv": Delivery, "interactions.csv": Interaction}
+_REFERENCE = {"sku": (Product, "sku"), "order_external_id": (Order, "external_id"),
+              "customer_external_id": (Customer, "external_id"), "parent_external_id": (Customer, "external_id"),
+              "referred_by_external_id": (Customer, "external_id"),
+              "owner_rep_external_id": (SalesRep, "external_id"), "rep_external_id": (SalesRep, "external_id")}
+
+
+def max_length(file: str, column: str) -> int:
+    model, name = _REFERENCE.get(column, (_TABLE.get(file), column))
+    declared = model.__table__.c.get(name) if model is not None else None
+    return getattr(getattr(declared, "type", None), "length", None) or MAX_TEXT
 
 
 class _BadValue(ValueError):
     pass
 
 
+class _FileProblem(Exception):
+    def __init__(self, line: int, reason: str):
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+def decode(data: bytes) -> str:
+    """The file's text; anything but UTF-8 (a BOM is fine) is refused with the line of the first bad byte."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _FileProblem(1, "the file is UTF-16: save it as UTF-8 (\"CSV UTF-8\")")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        head = data[:200]
+        if head.count(b"\x00") * 4 >= len(head):
+            raise _FileProblem(1, "the file looks like UTF-16 (NUL bytes between the letters): save it as UTF-8")
+        raise _FileProblem(data.count(b"\n", 0, nul) + 1, "holds a NUL byte: the file is binary or corrupt")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _FileProblem(data.count(b"\n", 0, exc.start) + 1,
+                           f"byte 0x{data[exc.start]:02X} is not UTF-8 (a Latin-1 or Windows-1252 file?): "
+                           "save the file as UTF-8") from None
+    return text.removeprefix("\ufeff")
+
+
 @dataclass
 class Row:
-    """One CSV record with typed accessors that raise a readable reason."""
+    """One CSV record with typed accessors that raise a readable reason. `present` is the file's columns:
+    a column absent from the file reads as None and changes nothing on import."""
 
     values: dict[str, str]
     line: int
+    present: frozenset[str] = frozenset()
 
     def text(self, column: str, *, required: bool = False) -> str | None:
         raw = (self.values.get(column) or "").strip()
         if not raw:
-            if required:
+            if required and column in self.values:
                 raise _BadValue(f"'{column}' is empty")
             return None
         return raw
@@ -101,17 +157,22 @@ class Row:
         raw = self.text(column, required=required)
         if raw is None:
             return None
+        value = None
         try:
             if len(raw) == 10:
-                return datetime.strptime(raw, "%Y-%m-%d").date()
-            if len(raw) > 10 and raw[10] in "T ":
+                value = datetime.strptime(raw, "%Y-%m-%d").date()
+            elif len(raw) > 10 and raw[10] in "T ":
                 # exports often carry a time: the business day is the date as written (no time-zone shift)
-                return datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+                value = datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
         except ValueError:
             pass
-        raise _BadValue(f"'{column}' is not a date in YYYY-MM-DD form: {raw!r}")
+        if value is None:
+            raise _BadValue(f"'{column}' is not a date in YYYY-MM-DD form: {raw!r}")
+        if not FIRST_DAY <= value <= LAST_DAY:
+            raise _BadValue(f"'{column}' {raw} is outside {FIRST_DAY} .. {LAST_DAY}")
+        return value
 
-    def number(self, column: str, *, required: bool = False) -> float | None:
+    def number(self, column: str, *, required: bool = False, bound: float = MAX_AMOUNT) -> float | None:
         raw = self.text(column, required=required)
         if raw is None:
             return None
@@ -121,6 +182,8 @@ class Row:
             raise _BadValue(f"'{column}' is not a number: {raw!r}") from None
         if not math.isfinite(value):
             raise _BadValue(f"'{column}' is not a finite number: {raw!r}")
+        if abs(value) > bound:
+            raise _BadValue(f"'{column}' is {raw}, beyond the sane bound of {bound:g}")
         return value
 
     def flag(self, column: str) -> bool:
@@ -134,32 +197,78 @@ class Row:
 
 @dataclass
 class CsvFile:
-    """Reads one CSV, checking the header for required columns before any row."""
+    """Reads one CSV strictly, checking the header (required columns, no repeats) before any row."""
 
     path: Path
     required: tuple[str, ...]
     problems: list[RowProblem] = field(default_factory=list)
+    unreadable: bool = False  # the file as a whole is bad (encoding, header, CSV structure): no row is usable
 
     @property
     def name(self) -> str:
         return self.path.name
 
+    def problem(self, line: int, reason: str, *, whole_file: bool = False) -> None:
+        self.problems.append(RowProblem(self.name, line, reason))
+        self.unreadable = self.unreadable or whole_file
+
     def rows(self) -> Iterator[Row]:
-        with self.path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = _canonical([h.strip() for h in (reader.fieldnames or [])], self.name)
-            missing = [c for c in self.required if c not in header]
-            if missing:
-                self.problems.append(RowProblem(self.name, 1, f"missing required column(s): {', '.join(missing)}"))
+        try:
+            text = decode(self.path.read_bytes())
+        except _FileProblem as exc:
+            self.problem(exc.line, exc.reason, whole_file=True)
+            return
+        except OSError as exc:
+            self.problem(0, f"cannot be read: {exc.strerror or exc}", whole_file=True)
+            return
+        # A cut file is told apart from a whole one only by its last line break (25.74 cut to 25.7 parses fine).
+        last_line = 0 if text.endswith(("\n", "\r")) else len(io.StringIO(text, newline="").readlines())
+        records = self._records(text, last_line)
+        first = next(records, None)
+        if first is None:
+            if not self.problems:
+                self.problem(1, "the file is empty: it needs a header row", whole_file=True)
+            return
+        header, repeats = _canonical(first[1], self.name)
+        for reason in repeats:
+            self.problem(1, reason, whole_file=True)
+        missing = [c for c in self.required if c not in header]
+        if missing:
+            self.problem(1, f"missing required column(s): {', '.join(missing)}", whole_file=True)
+        if repeats or missing:
+            return
+        present = frozenset(header)
+        limits = [max_length(self.name, c) for c in header]
+        for line, fields in records:
+            if len(fields) != len(header):
+                self.problem(line, f"has {len(fields)} field(s), the header has {len(header)} column(s)")
+                continue
+            reason = next((r for c, v, n in zip(header, fields, limits) if (r := _field_problem(c, v, n, len(header)))),
+                          None)
+            if reason:
+                self.problem(line, reason)
+                continue
+            yield Row(dict(zip(header, fields)), line, present)
+
+    def _records(self, text: str, last_line: int) -> Iterator[tuple[int, list[str]]]:
+        """(line where the record starts, fields), skipping blank lines; a malformed or cut record ends the file."""
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        while True:
+            start = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
                 return
-            reader.fieldnames = header
-            line = 1
-            for values in reader:
-                line = reader.line_num  # physical line where this record ends (quoted fields may span lines)
-                if None in values:
-                    self.problems.append(RowProblem(self.name, line, "more fields than the header has columns"))
-                    continue
-                yield Row(values, line)
+            except csv.Error as exc:
+                end = f" (the record starting here runs to line {reader.line_num})" if reader.line_num > start else ""
+                self.problem(start, f"not readable as CSV: {exc}{end}; a stray quote?", whole_file=True)
+                return
+            if reader.line_num == last_line:
+                self.problem(start, "the last line does not end with a line break: the file may be cut short "
+                                    "(if it is complete, end it with a line break)")
+                return
+            if fields:
+                yield start, fields
 
     def parse(self, build: Callable[[Row], Any]) -> list[Any]:
         """Applies `build` to every row, turning its ValueErrors into problems for that line."""
@@ -168,27 +277,40 @@ class CsvFile:
             try:
                 parsed.append(build(row))
             except _BadValue as exc:
-                self.problems.append(RowProblem(self.name, row.line, str(exc)))
+                self.problem(row.line, str(exc))
         return parsed
 
 
-# ---- typed rows, one per file ----
+def _field_problem(column: str, value: str, limit: int, width: int) -> str | None:
+    if len(value) > limit:
+        return f"'{column}' is {len(value):,} characters long, at most {limit:,} are allowed (a stray quote?)"
+    if "\n" in value or "\r" in value:
+        if column not in MULTILINE_COLUMNS:
+            return f"'{column}' holds a line break (a stray quote?)"
+        # a note may span lines, but not lines that look like this file's rows: those were swallowed by a quote
+        if any(part.count(",") >= width - 1 for part in value.splitlines()[1:]):
+            return f"'{column}' runs over lines that look like rows of this file (a stray quote?)"
+    return None
+
+
+# ---- typed rows, one per file; `present` is the set of columns the file has ----
 
 
 @dataclass
 class RepRow:
     line: int
     external_id: str
-    name: str
+    name: str | None
     email: str | None
     region: str | None
+    present: frozenset[str] = frozenset()
 
 
 @dataclass
 class CustomerRow:
     line: int
     external_id: str
-    name: str
+    name: str | None
     region: str | None
     industry: str | None
     size: str | None
@@ -198,16 +320,18 @@ class CustomerRow:
     created_at: date | None
     parent: str | None
     referred_by: str | None
-    attributes: dict[str, str]
+    attributes: dict[str, str | None]  # every attr.* column of the file; None for an empty cell (removes it)
+    present: frozenset[str] = frozenset()
 
 
 @dataclass
 class ProductRow:
     line: int
     sku: str
-    name: str
+    name: str | None
     unit_cost: float | None
     seasonal: bool
+    present: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -221,56 +345,60 @@ class OrderLineRow:
     unit_price: float
     unit_cost: float | None
     is_return: bool
+    present: frozenset[str] = frozenset()
 
 
 @dataclass
 class ComplaintRow:
     line: int
     external_id: str
-    customer: str
+    customer: str | None
     order: str | None
-    opened_at: date
+    opened_at: date | None
     due_at: date | None
     resolved_at: date | None
     category: str | None
     cost: float
+    present: frozenset[str] = frozenset()
 
 
 @dataclass
 class DeliveryRow:
     line: int
     external_id: str
-    order: str
-    promised_at: date
+    order: str | None
+    promised_at: date | None
     delivered_at: date | None
     delay_reason: str | None
     cost: float | None
+    present: frozenset[str] = frozenset()
 
 
 @dataclass
 class InteractionRow:
     line: int
     external_id: str
-    customer: str
+    customer: str | None
     rep: str | None
-    occurred_at: date
-    kind: str
+    occurred_at: date | None
+    kind: str | None
     cost: float
     note: str | None
+    present: frozenset[str] = frozenset()
 
 
 def rep_row(r: Row) -> RepRow:
     return RepRow(r.line, r.text("external_id", required=True), r.text("name", required=True),
-                  r.text("email"), r.text("region"))
+                  r.text("email"), r.text("region"), present=r.present)
 
 
 def customer_row(r: Row) -> CustomerRow:
-    attributes = {k[5:]: v.strip() for k, v in r.values.items() if k.startswith("attr.") and v and v.strip()}
+    attributes = {k[5:]: (v.strip() or None) for k, v in r.values.items() if k.startswith("attr.")}
     return CustomerRow(
         r.line, r.text("external_id", required=True), r.text("name", required=True), r.text("region"),
         r.text("industry"), r.text("size"), r.text("owner_rep_external_id"), r.flag("seasonal"),
         r.day("blocked_from"), r.day("created_at"), r.text("parent_external_id"),
-        r.text("referred_by_external_id"), attributes,
+        r.text("referred_by_external_id"), attributes, present=r.present,
     )
 
 
@@ -278,11 +406,12 @@ def product_row(r: Row) -> ProductRow:
     cost = r.number("unit_cost")
     if cost is not None and cost < 0:
         raise _BadValue(f"'unit_cost' must not be negative: {cost}")
-    return ProductRow(r.line, r.text("sku", required=True), r.text("name", required=True), cost, r.flag("seasonal"))
+    return ProductRow(r.line, r.text("sku", required=True), r.text("name", required=True), cost, r.flag("seasonal"),
+                      present=r.present)
 
 
 def order_line_row(r: Row) -> OrderLineRow:
-    quantity = r.number("quantity", required=True)
+    quantity = r.number("quantity", required=True, bound=MAX_QUANTITY)
     is_return = r.flag("is_return")
     if quantity < 0 and not is_return:
         raise _BadValue(f"negative quantity {quantity:g} on a line that is not a return (set is_return=true)")
@@ -294,21 +423,24 @@ def order_line_row(r: Row) -> OrderLineRow:
     cost = r.number("unit_cost")
     if cost is not None and cost < 0:
         raise _BadValue(f"'unit_cost' must not be negative: {cost:g}")
+    if abs(quantity) * max(price, cost or 0.0) > MAX_AMOUNT:
+        raise _BadValue(f"quantity {quantity:g} x {max(price, cost or 0.0):g} is beyond the sane bound of {MAX_AMOUNT:g}")
     return OrderLineRow(r.line, r.text("order_external_id", required=True),
                         r.text("customer_external_id", required=True), r.day("ordered_at", required=True),
-                        r.text("sku", required=True), quantity, price, cost, is_return)
+                        r.text("sku", required=True), quantity, price, cost, is_return, present=r.present)
 
 
 def complaint_row(r: Row) -> ComplaintRow:
     opened = r.day("opened_at", required=True)
     resolved = r.day("resolved_at")
-    if resolved is not None and resolved < opened:
+    if resolved is not None and opened is not None and resolved < opened:
         raise _BadValue(f"'resolved_at' {resolved} is before 'opened_at' {opened}")
     cost = r.number("cost") or 0.0
     if cost < 0:
         raise _BadValue(f"'cost' must not be negative: {cost:g}")
     return ComplaintRow(r.line, r.text("external_id", required=True), r.text("customer_external_id", required=True),
-                        r.text("order_external_id"), opened, r.day("due_at"), resolved, r.text("category"), cost)
+                        r.text("order_external_id"), opened, r.day("due_at"), resolved, r.text("category"), cost,
+                        present=r.present)
 
 
 def delivery_row(r: Row) -> DeliveryRow:
@@ -316,7 +448,8 @@ def delivery_row(r: Row) -> DeliveryRow:
     if cost is not None and cost < 0:
         raise _BadValue(f"'cost' must not be negative: {cost:g}")
     return DeliveryRow(r.line, r.text("external_id", required=True), r.text("order_external_id", required=True),
-                       r.day("promised_at", required=True), r.day("delivered_at"), r.text("delay_reason"), cost)
+                       r.day("promised_at", required=True), r.day("delivered_at"), r.text("delay_reason"), cost,
+                       present=r.present)
 
 
 def interaction_row(r: Row) -> InteractionRow:
@@ -325,17 +458,27 @@ def interaction_row(r: Row) -> InteractionRow:
         raise _BadValue(f"'cost' must not be negative: {cost:g}")
     return InteractionRow(r.line, r.text("external_id", required=True), r.text("customer_external_id", required=True),
                           r.text("rep_external_id"), r.day("occurred_at", required=True), r.text("kind", required=True),
-                          cost, r.text("note"))
+                          cost, r.text("note"), present=r.present)
 
 
-# file name -> (required columns, row builder)
-FILES: dict[str, tuple[tuple[str, ...], Callable[[Row], Any]]] = {
-    "reps.csv": (("external_id", "name"), rep_row),
-    "customers.csv": (("external_id", "name"), customer_row),
-    "products.csv": (("sku", "name"), product_row),
-    "orders.csv": (("order_external_id", "customer_external_id", "ordered_at", "sku", "quantity", "unit_price"),
-                   order_line_row),
-    "complaints.csv": (("external_id", "customer_external_id", "opened_at"), complaint_row),
-    "deliveries.csv": (("external_id", "order_external_id", "promised_at"), delivery_row),
-    "interactions.csv": (("external_id", "customer_external_id", "occurred_at", "kind"), interaction_row),
+@dataclass(frozen=True)
+class FileKind:
+    """`key`: columns every file of this kind must have. `create`: columns a row needs to create a record; a row
+    for a stored record may leave them out of the file (they keep their stored values)."""
+
+    key: tuple[str, ...]
+    create: tuple[str, ...]
+    build: Callable[[Row], Any]
+
+
+_ORDER_COLUMNS = ("order_external_id", "customer_external_id", "ordered_at", "sku", "quantity", "unit_price")
+FILES: dict[str, FileKind] = {
+    "reps.csv": FileKind(("external_id",), ("name",), rep_row),
+    "customers.csv": FileKind(("external_id",), ("name",), customer_row),
+    "products.csv": FileKind(("sku",), ("name",), product_row),
+    # an order is the whole set of its lines, so every file of order lines has every line column
+    "orders.csv": FileKind(_ORDER_COLUMNS, _ORDER_COLUMNS, order_line_row),
+    "complaints.csv": FileKind(("external_id",), ("customer_external_id", "opened_at"), complaint_row),
+    "deliveries.csv": FileKind(("external_id",), ("order_external_id", "promised_at"), delivery_row),
+    "interactions.csv": FileKind(("external_id",), ("customer_external_id", "occurred_at", "kind"), interaction_row),
 }

@@ -1,6 +1,7 @@
 """`tiergraph import DIR`: validate every row of every file, then write everything in one transaction.
 
 Idempotent by external id: a row equal to the stored record changes nothing, a different one updates it.
+Only the columns a file has are written: a column absent from the file leaves the stored value alone.
 Any bad row rejects the whole import, so the database is never half-imported.
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Container, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -56,12 +57,12 @@ def read_directory(directory: Path, progress: Progress | None = None,
     problems = problems if collect else []
     names = [n for n in FILES if (directory / n).exists()]
     for i, name in enumerate(names):
-        required, build = FILES[name]
-        reader = CsvFile(directory / name, required)
-        parsed[name] = reader.parse(build)
+        kind = FILES[name]
+        reader = CsvFile(directory / name, kind.key)
+        parsed[name] = reader.parse(kind.build)
         problems += reader.problems
-        if collect and any(p.line == 1 for p in reader.problems):  # a missing column: the file can't be used
-            raise ImportFailed([p for p in reader.problems if p.line == 1])
+        if collect and reader.unreadable:  # a bad header, encoding or CSV structure: the file can't be used
+            raise ImportFailed(reader.problems)
         if progress:
             progress("read", i + 1, len(names))
     if problems and not collect:
@@ -106,12 +107,14 @@ class _Writer:
 
     # ---- generic upsert by natural key ----
 
-    def upsert(self, table: sa.Table, key: str, records: list[dict[str, Any]], label: str) -> dict[str, int]:
-        """Insert new records, update changed ones; returns key -> id for the whole table."""
+    def upsert(self, table: sa.Table, key: str, records: list[dict[str, Any]], label: str,
+               supplied: Container[str]) -> dict[str, int]:
+        """Insert new records whole; on stored ones update only the `supplied` columns (those the file has), and
+        only when they changed. Returns key -> id for the whole table."""
         counts = self.report.tables.setdefault(label, TableCounts())
         if self.blocked:  # a bad row was found: the import will be rejected, write nothing more
             return self.ids(table, key)
-        columns = [c for c in (records[0].keys() if records else []) if c != key]
+        columns = [c for c in (records[0].keys() if records else []) if c != key and c in supplied]
         existing = {
             row[0]: row for row in self.conn.execute(sa.select(table.c[key], table.c.id, *[table.c[c] for c in columns]))
         }
@@ -164,15 +167,19 @@ class _Writer:
         return self.report
 
     def reps(self) -> None:
-        rows = self._unique(self.parsed.get("reps.csv", []), "reps.csv", "external_id")
+        file = "reps.csv"
+        rows = self._creatable(self._unique(self.parsed.get(file, []), file, "external_id"), file, "external_id",
+                               self.ids(SalesRep.__table__, "external_id"))
         self.rep_ids = self.upsert(SalesRep.__table__, "external_id", [
             {"external_id": r.external_id, "name": r.name, "email": r.email, "region": r.region} for r in rows
-        ], "sales_reps")
+        ], "sales_reps", _supplied(rows, {"name": "name", "email": "email", "region": "region"}))
 
     def products(self) -> None:
-        rows = self._unique(self.parsed.get("products.csv", []), "products.csv", "sku")
+        file = "products.csv"
+        rows = self._creatable(self._unique(self.parsed.get(file, []), file, "sku"), file, "sku",
+                               self.ids(Product.__table__, "sku"))
         records = [{"sku": r.sku, "name": r.name, "unit_cost": r.unit_cost, "seasonal": r.seasonal} for r in rows]
-        if "products.csv" not in self.parsed:
+        if file not in self.parsed:
             # Without a product list, order lines define the products they name.
             skus = sorted({line.sku for line in self.parsed.get("orders.csv", [])})
             known = self.ids(Product.__table__, "sku")
@@ -183,33 +190,49 @@ class _Writer:
                 self.report.tables["products"].inserted += len(records)
             self.product_ids = self.ids(Product.__table__, "sku")
         else:
-            self.product_ids = self.upsert(Product.__table__, "sku", records, "products")
+            self.product_ids = self.upsert(Product.__table__, "sku", records, "products", _supplied(
+                rows, {"name": "name", "unit_cost": "unit_cost", "seasonal": "seasonal"}))
         self.product_cost = dict(self.conn.execute(sa.select(Product.__table__.c.sku, Product.__table__.c.unit_cost)).all())
 
     def customers(self) -> None:
-        rows: list[rows_.CustomerRow] = self._unique(self.parsed["customers.csv"], "customers.csv", "external_id")
+        file = "customers.csv"
+        table = Customer.__table__
+        stored = {r.external_id: r for r in self.conn.execute(
+            sa.select(table.c.external_id, table.c.created_at, table.c.attributes))}
+        rows: list[rows_.CustomerRow] = self._creatable(
+            self._unique(self.parsed[file], file, "external_id"), file, "external_id", stored)
         first_order: dict[str, date] = {}
         for line in self.parsed.get("orders.csv", []):
             if line.customer not in first_order or line.ordered_at < first_order[line.customer]:
                 first_order[line.customer] = line.ordered_at
-        table = Customer.__table__
-        stored_created = dict(self.conn.execute(sa.select(table.c.external_id, table.c.created_at)).all())
         records, kept = [], []
         for r in rows:
             if r.owner_rep and r.owner_rep not in self.rep_ids:
-                self.problem("customers.csv", r.line, f"unknown owner rep '{r.owner_rep}'")
+                self.problem(file, r.line, f"unknown owner rep '{r.owner_rep}'")
                 continue
             kept.append(r)
-            created = r.created_at or stored_created.get(r.external_id) or first_order.get(r.external_id) or date.today()
+            old = stored.get(r.external_id)
+            # created_at is never cleared: an empty cell keeps the stored date (or takes the first order's)
+            created = r.created_at or (old and old.created_at) or first_order.get(r.external_id) or date.today()
+            # attributes merge: an attr.* cell sets its attribute, an empty one removes it, others stay
+            attributes = dict(old.attributes or {}) if old else {}
+            for name, value in r.attributes.items():
+                if value is None:
+                    attributes.pop(name, None)
+                else:
+                    attributes[name] = value
             records.append({
                 "external_id": r.external_id, "name": r.name, "region": r.region, "industry": r.industry,
                 "size": r.size, "owner_rep_id": self.rep_ids.get(r.owner_rep) if r.owner_rep else None,
                 "seasonal": r.seasonal, "blocked_from": r.blocked_from, "created_at": created,
-                "attributes": r.attributes,
+                "attributes": attributes,
             })
         if self.blocked:
             return
-        self.customer_ids = self.upsert(table, "external_id", records, "customers")
+        self.customer_ids = self.upsert(table, "external_id", records, "customers", _supplied(kept, {
+            "name": "name", "region": "region", "industry": "industry", "size": "size",
+            "owner_rep_id": "owner_rep_external_id", "seasonal": "seasonal", "blocked_from": "blocked_from",
+            "created_at": "created_at", "attributes": ATTRIBUTES}))
         self._link_customers(kept)
 
     def _link_customers(self, rows: list[rows_.CustomerRow]) -> None:
@@ -222,21 +245,23 @@ class _Writer:
         for r in rows:
             cid = self.customer_ids[r.external_id]
             links: dict[str, int | None] = {}
-            for column, ref in (("parent_id", r.parent), ("referred_by_id", r.referred_by)):
-                if ref is None:
+            for n, (column, ref, source) in enumerate((("parent_id", r.parent, "parent_external_id"),
+                                                       ("referred_by_id", r.referred_by, "referred_by_external_id"))):
+                if source not in r.present:
+                    links[column] = current[cid][n]  # a link column absent from the file keeps the stored link
+                elif ref is None:
                     links[column] = None
                 elif ref == r.external_id:
                     self.problem("customers.csv", r.line, f"customer '{ref}' cannot be its own {column[:-3].replace('_', ' ')}")
                     links[column] = None  # kept only when bad rows are skipped: the link is left out
                 elif ref not in self.customer_ids:
-                    self.problem("customers.csv", r.line, f"unknown customer '{ref}' in {column.replace('_id', '_external_id')}")
+                    self.problem("customers.csv", r.line, f"unknown customer '{ref}' in {source}")
                     links[column] = None
                 else:
                     links[column] = self.customer_ids[ref]
-            if len(links) == 2:
-                parents[cid] = links["parent_id"]
-                if (links["parent_id"], links["referred_by_id"]) != current[cid]:
-                    updates.append({"_id": cid, "v_parent": links["parent_id"], "v_ref": links["referred_by_id"]})
+            parents[cid] = links["parent_id"]
+            if (links["parent_id"], links["referred_by_id"]) != current[cid]:
+                updates.append({"_id": cid, "v_parent": links["parent_id"], "v_ref": links["referred_by_id"]})
         by_id = {self.customer_ids[r.external_id]: r for r in rows}
         cyclic = {cid for cid in by_id if _in_cycle(cid, parents)}
         for cid in cyclic:
@@ -258,6 +283,10 @@ class _Writer:
         grouped: dict[str, list[rows_.OrderLineRow]] = defaultdict(list)
         for line in lines:
             grouped[line.order].append(line)
+        before = self.ids(Order.__table__, "external_id")
+        stored = self._stored_lines([before[e] for e in grouped if e in before])
+        # without a unit_cost column a line that is still the same product keeps its stored cost
+        keep_costs = "unit_cost" not in lines[0].present
         orders, order_lines = [], {}
         for ext, group in grouped.items():
             head = group[0]
@@ -272,7 +301,15 @@ class _Writer:
                     self.problem("orders.csv", line.line, f"unknown sku '{line.sku}' (not in products.csv)")
             if len(self.problems) > before_order or self.blocked:
                 continue  # an order with a bad line is left out whole
-            costs = [line.unit_cost if line.unit_cost is not None else self.product_cost.get(line.sku) for line in group]
+            old = stored.get(before.get(ext), [])
+            costs = []
+            for n, line in enumerate(group):
+                if line.unit_cost is not None:
+                    costs.append(line.unit_cost)
+                elif keep_costs and n < len(old) and old[n][1] == self.product_ids[line.sku]:
+                    costs.append(old[n][4])
+                else:
+                    costs.append(self.product_cost.get(line.sku))
             amount = sum(line.quantity * line.unit_price for line in group)
             cogs = None if any(c is None for c in costs) else sum(l.quantity * c for l, c in zip(group, costs))
             orders.append({
@@ -286,21 +323,25 @@ class _Writer:
             ]
         if self.blocked:
             return
-        before = self.ids(Order.__table__, "external_id")
-        self.order_ids = self.upsert(Order.__table__, "external_id", orders, "orders")
-        self._write_lines(order_lines, before, {o["external_id"]: o["customer_id"] for o in orders})
+        self.order_ids = self.upsert(Order.__table__, "external_id", orders, "orders", set(orders[0]) if orders else ())
+        self._write_lines(order_lines, stored, {o["external_id"]: o["customer_id"] for o in orders})
         self.step("write order lines", 1, 1)
 
-    def _write_lines(self, order_lines: dict[str, list[tuple]], before: dict[str, int], customer_of: dict[str, int]) -> None:
-        """Replace the lines of orders whose lines differ from what is stored; leave the others alone."""
+    def _stored_lines(self, order_ids: list[int]) -> dict[int, list[tuple]]:
+        """order id -> its lines as (line_no, product_id, quantity, unit_price, unit_cost, is_return)."""
         table = OrderLine.__table__
         stored: dict[int, list[tuple]] = defaultdict(list)
-        touched_ids = [before[e] for e in order_lines if e in before]
-        for chunk in _chunks(touched_ids):
+        for chunk in _chunks(order_ids):
             for r in self.conn.execute(sa.select(table.c.order_id, table.c.line_no, table.c.product_id, table.c.quantity,
                                                  table.c.unit_price, table.c.unit_cost, table.c.is_return)
                                        .where(table.c.order_id.in_(chunk)).order_by(table.c.order_id, table.c.line_no)):
                 stored[r[0]].append(tuple(r[1:]))
+        return stored
+
+    def _write_lines(self, order_lines: dict[str, list[tuple]], stored: dict[int, list[tuple]],
+                     customer_of: dict[str, int]) -> None:
+        """Replace the lines of orders whose lines differ from what is stored; leave the others alone."""
+        table = OrderLine.__table__
         replace, inserts = [], []
         for ext, new in order_lines.items():
             oid = self.order_ids[ext]
@@ -318,61 +359,107 @@ class _Writer:
             self.conn.execute(sa.insert(table), chunk)
 
     def complaints(self) -> None:
-        rows = self._unique(self.parsed.get("complaints.csv", []), "complaints.csv", "external_id")
+        file = "complaints.csv"
+        table = Complaint.__table__
+        stored = {r.external_id: r for r in self.conn.execute(sa.select(
+            table.c.external_id, table.c.customer_id, table.c.order_id, table.c.opened_at, table.c.resolved_at))}
+        rows = self._creatable(self._unique(self.parsed.get(file, []), file, "external_id"), file, "external_id",
+                               stored)
         records = []
         owners = self._order_owners({r.order for r in rows if r.order})
         for r in rows:
             before_row = len(self.problems)
-            cid = self._customer(r.customer, "complaints.csv", r.line)
-            oid = None
+            old = stored.get(r.external_id)
+            # a column absent from the file keeps the stored value; the checks below see the merged record
+            cid = self._customer(r.customer, file, r.line) if "customer_external_id" in r.present else old.customer_id
+            oid = old.order_id if old is not None and "order_external_id" not in r.present else None
             if r.order:
                 owner = owners.get(r.order)
                 if owner is None:
-                    self.problem("complaints.csv", r.line, f"unknown order '{r.order}'")
+                    self.problem(file, r.line, f"unknown order '{r.order}'")
                 elif cid is not None and owner[1] != cid:
-                    self.problem("complaints.csv", r.line, f"order '{r.order}' belongs to another customer")
+                    self.problem(file, r.line, f"order '{r.order}' belongs to another customer")
                 else:
                     oid = owner[0]
+            elif oid is not None and cid is not None and self._order_customer(oid) != cid:
+                self.problem(file, r.line, "the complaint's stored order belongs to another customer")
+            opened = r.opened_at if "opened_at" in r.present else old.opened_at
+            resolved = r.resolved_at if "resolved_at" in r.present else (old.resolved_at if old else None)
+            if opened is not None and resolved is not None and resolved < opened:
+                self.problem(file, r.line, f"'resolved_at' {resolved} is before 'opened_at' {opened}")
             if len(self.problems) > before_row:
                 continue
             records.append({"external_id": r.external_id, "customer_id": cid, "order_id": oid,
-                            "opened_at": r.opened_at, "due_at": r.due_at, "resolved_at": r.resolved_at,
+                            "opened_at": opened, "due_at": r.due_at, "resolved_at": resolved,
                             "category": r.category, "cost": r.cost})
-        if not self.blocked and "complaints.csv" in self.parsed:
-            self.upsert(Complaint.__table__, "external_id", records, "complaints")
+        if not self.blocked and file in self.parsed:
+            self.upsert(table, "external_id", records, "complaints", _supplied(rows, {
+                "customer_id": "customer_external_id", "order_id": "order_external_id", "opened_at": "opened_at",
+                "due_at": "due_at", "resolved_at": "resolved_at", "category": "category", "cost": "cost"}))
 
     def deliveries(self) -> None:
-        rows = self._unique(self.parsed.get("deliveries.csv", []), "deliveries.csv", "external_id")
-        owners = self._order_owners({r.order for r in rows})
+        file = "deliveries.csv"
+        table = Delivery.__table__
+        stored = {r.external_id: r for r in self.conn.execute(
+            sa.select(table.c.external_id, table.c.order_id, table.c.customer_id))}
+        rows = self._creatable(self._unique(self.parsed.get(file, []), file, "external_id"), file, "external_id",
+                               stored)
+        owners = self._order_owners({r.order for r in rows if r.order})
         records = []
         for r in rows:
-            owner = owners.get(r.order)
-            if owner is None:
-                self.problem("deliveries.csv", r.line, f"unknown order '{r.order}'")
-                continue
+            if "order_external_id" in r.present:
+                owner = owners.get(r.order)
+                if owner is None:
+                    self.problem(file, r.line, f"unknown order '{r.order}'")
+                    continue
+            else:
+                owner = (stored[r.external_id].order_id, stored[r.external_id].customer_id)
             records.append({"external_id": r.external_id, "order_id": owner[0], "customer_id": owner[1],
                             "promised_at": r.promised_at, "delivered_at": r.delivered_at,
                             "delay_reason": r.delay_reason, "cost": r.cost})
-        if not self.blocked and "deliveries.csv" in self.parsed:
-            self.upsert(Delivery.__table__, "external_id", records, "deliveries")
+        if not self.blocked and file in self.parsed:
+            self.upsert(table, "external_id", records, "deliveries", _supplied(rows, {
+                "order_id": "order_external_id", "customer_id": "order_external_id", "promised_at": "promised_at",
+                "delivered_at": "delivered_at", "delay_reason": "delay_reason", "cost": "cost"}))
 
     def interactions(self) -> None:
-        rows = self._unique(self.parsed.get("interactions.csv", []), "interactions.csv", "external_id")
+        file = "interactions.csv"
+        table = Interaction.__table__
+        known = self.ids(table, "external_id")
+        rows = self._creatable(self._unique(self.parsed.get(file, []), file, "external_id"), file, "external_id",
+                               known)
         records = []
         for r in rows:
             before_row = len(self.problems)
-            cid = self._customer(r.customer, "interactions.csv", r.line)
+            cid = self._customer(r.customer, file, r.line) if "customer_external_id" in r.present else None
             if r.rep and r.rep not in self.rep_ids:
-                self.problem("interactions.csv", r.line, f"unknown rep '{r.rep}'")
+                self.problem(file, r.line, f"unknown rep '{r.rep}'")
             if len(self.problems) > before_row:
                 continue
             records.append({"external_id": r.external_id, "customer_id": cid,
                             "rep_id": self.rep_ids.get(r.rep) if r.rep else None, "occurred_at": r.occurred_at,
                             "kind": r.kind, "cost": r.cost, "note": r.note})
-        if not self.blocked and "interactions.csv" in self.parsed:
-            self.upsert(Interaction.__table__, "external_id", records, "interactions")
+        if not self.blocked and file in self.parsed:
+            self.upsert(table, "external_id", records, "interactions", _supplied(rows, {
+                "customer_id": "customer_external_id", "rep_id": "rep_external_id", "occurred_at": "occurred_at",
+                "kind": "kind", "cost": "cost", "note": "note"}))
 
     # ---- helpers ----
+
+    def _creatable(self, rows: list[Any], file: str, key: str, stored: Container[str]) -> list[Any]:
+        """The rows whose record is stored, or that carry every column needed to create one."""
+        kept = []
+        for r in rows:
+            missing = [c for c in FILES[file].create if c not in r.present]
+            if missing and getattr(r, key) not in stored:
+                self.problem(file, r.line, f"'{getattr(r, key)}' is new, and a new record needs the column(s) "
+                                           f"{', '.join(missing)}, which the file does not have")
+            else:
+                kept.append(r)
+        return kept
+
+    def _order_customer(self, order_id: int) -> int | None:
+        return self.conn.execute(sa.select(Order.__table__.c.customer_id).where(Order.__table__.c.id == order_id)).scalar()
 
     def _customer(self, external_id: str, file: str, line: int) -> int | None:
         cid = self.customer_ids.get(external_id)
@@ -401,6 +488,17 @@ class _Writer:
                 seen[value] = r.line
                 kept.append(r)
         return kept
+
+
+ATTRIBUTES = "attr."  # the source of the attributes column: every attr.* column of the file
+
+
+def _supplied(rows: list[Any], sources: dict[str, str]) -> set[str]:
+    """The table columns a file supplies: `sources` maps each column to the CSV column it is read from."""
+    present = rows[0].present if rows else frozenset()
+    has_attributes = any(c.startswith(ATTRIBUTES) for c in present)
+    return {column for column, source in sources.items()
+            if (has_attributes if source == ATTRIBUTES else source in present)}
 
 
 def _in_cycle(start: int, parents: dict[int, int | None]) -> bool:
