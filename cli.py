@@ -28,6 +28,8 @@ def _progress() -> Progress:
 
 
 def _import(engine, directory: Path, skip_bad_rows: bool = False) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from domain.import_rows import ImportFailed
     from domain.importer import import_directory
 
@@ -43,6 +45,11 @@ def _import(engine, directory: Path, skip_bad_rows: bool = False) -> int:
             result = import_directory(engine, directory, progress=report, skip_bad_rows=skip_bad_rows)
         except ImportFailed as exc:
             console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+            return 1
+        except SQLAlchemyError as exc:  # the transaction rolled back: say so in a line, not a traceback
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            console.print(f"import rejected by the database, nothing was written: {reason}", style="red",
+                          markup=False, highlight=False, soft_wrap=True)
             return 1
     console.print(f"imported {directory}: {result.summary()}")
     if result.skipped:
