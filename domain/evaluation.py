@@ -21,7 +21,8 @@ from domain.bulk import insert_rows
 from domain.models import CustomerEvaluation, EvaluationRun, TierChange, utcnow
 from domain.records import load_records
 from rules import nodes as n
-from rules.to_python import CustomerResult, evaluate, is_evaluated, rank_key, rank_nodes
+from rules.to_python import CustomerResult, evaluate, is_evaluated
+from rules.tree import rank_key, rank_nodes
 from rules.to_sql import compile_cutoffs, compile_ruleset
 
 CHUNK = 5000
@@ -139,7 +140,7 @@ def compute_cutoffs(engine: Engine, ruleset: n.RuleSet, as_of: date) -> dict[str
 
 def evaluate_customer(engine: Engine, ruleset: n.RuleSet, customer_id: int, as_of: date) -> CustomerResult:
     """One customer through the Python back end (same semantics as the batch run)."""
-    records = load_records(engine, customer_id)
+    records = load_records(engine, customer_id, as_of)
     if not is_evaluated(records.customer, as_of):
         raise CustomerNotEvaluated(f"customer {customer_id} was created on {records.customer.created_at}, "
                                    f"after {as_of}")
@@ -171,7 +172,7 @@ def explain_customer(engine: Engine, ruleset: n.RuleSet, customer_id: int, as_of
     """rules.explain.Explanation for one customer: deciding rules, the values they read, coming changes."""
     from rules.explain import explain
 
-    records = load_records(engine, customer_id)
+    records = load_records(engine, customer_id, as_of)
     if not is_evaluated(records.customer, as_of):
         raise CustomerNotEvaluated(f"customer {customer_id} was created on {records.customer.created_at}, "
                                    f"after {as_of}")

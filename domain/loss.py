@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, Interaction, Order, TierChange)
+from domain.record_flags import record_flag
 from rules.to_sql import DaysBetween
 
 customers_t = Customer.__table__
@@ -24,7 +25,6 @@ complaints_t = Complaint.__table__
 deliveries_t = Delivery.__table__
 interactions_t = Interaction.__table__
 changes_t = TierChange.__table__
-WIN_BACK_KINDS = ("win_back", "win-back", "winback", "win back")
 YEAR_DAYS = 365
 
 
@@ -74,16 +74,16 @@ def loss_query(as_of: date, status: str = "lost") -> sa.Select:
             .where(orders_t.c.ordered_at <= lost.c.last_order_at, in_last_year)
             .group_by(orders_t.c.customer_id).subquery("last_year"))
 
-    is_open = sa.and_(complaints_t.c.opened_at <= at,
-                      sa.or_(complaints_t.c.resolved_at.is_(None), complaints_t.c.resolved_at > at))
+    # record flags as of the evaluation date (domain.record_flags): still pending = open and overdue
+    is_open = record_flag("complaint", "open").sql(complaints_t, at)
+    is_pending = sa.and_(is_open, record_flag("complaint", "overdue").sql(complaints_t, at))
     complaints = (sa.select(complaints_t.c.customer_id,
                             sa.func.count(sa.case((is_open, 1))).label("open_complaints"),
-                            sa.func.count(sa.case((sa.and_(is_open, complaints_t.c.due_at < at), 1)))
-                            .label("overdue_complaints"))
+                            sa.func.count(sa.case((is_pending, 1))).label("overdue_complaints"))
+                  .where(complaints_t.c.opened_at <= at)
                   .group_by(complaints_t.c.customer_id).subquery("complaints_now"))
 
-    late = sa.or_(deliveries_t.c.delivered_at > deliveries_t.c.promised_at,
-                  sa.and_(deliveries_t.c.delivered_at.is_(None), deliveries_t.c.promised_at < at))
+    late = record_flag("delivery", "late").sql(deliveries_t, at)
     delivery_year = sa.and_(deliveries_t.c.promised_at <= at,
                             DaysBetween(lost.c.last_order_at, deliveries_t.c.promised_at) < _p(YEAR_DAYS, sa.Integer))
     deliveries = (sa.select(deliveries_t.c.customer_id,
@@ -101,7 +101,8 @@ def loss_query(as_of: date, status: str = "lost") -> sa.Select:
                           .label("by_owner"))
                 .select_from(interactions_t.join(lost, lost.c.customer_id == interactions_t.c.customer_id)
                              .join(owner, owner.c.id == interactions_t.c.customer_id))
-                .where(sa.func.lower(interactions_t.c.kind).in_(WIN_BACK_KINDS), interactions_t.c.occurred_at <= at,
+                .where(record_flag("interaction", "win_back").sql(interactions_t, at),
+                       interactions_t.c.occurred_at <= at,
                        after_last)
                 .group_by(interactions_t.c.customer_id).subquery("win_back"))
 

@@ -7,7 +7,10 @@ name up when evaluating nodes.Builtin / nodes.BoolMetric.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
+
+from domain.record_flags import flag_names
 
 Type = Literal["NUM", "BOOL", "STR"]
 NUM: Type = "NUM"
@@ -76,22 +79,28 @@ class SourceInfo:
 
 
 SOURCES: dict[str, SourceInfo] = {
-    "order": SourceInfo({"amount": NUM, "margin": NUM, "cost_of_goods": NUM}, ()),
-    "complaint": SourceInfo({"cost": NUM, "category": STR}, ("open", "overdue")),
-    "delivery": SourceInfo({"cost": NUM}, ("late", "on_time")),
-    "interaction": SourceInfo({"cost": NUM, "kind": STR}, ()),
+    "order": SourceInfo({"amount": NUM, "margin": NUM, "cost_of_goods": NUM}, flag_names("order")),
+    "complaint": SourceInfo({"cost": NUM, "category": STR}, flag_names("complaint")),
+    "delivery": SourceInfo({"cost": NUM}, flag_names("delivery")),
+    "interaction": SourceInfo({"cost": NUM, "kind": STR}, flag_names("interaction")),
 }
 
 AGGREGATES: tuple[str, ...] = ("sum", "count", "avg", "min", "max")
 
-KEYWORDS: frozenset[str] = frozenset(
-    "metric tier status tag if otherwise unless or and not in top bottom of where days since last no before for".split()
-)
+
+
+@lru_cache(maxsize=1)
+def keywords() -> frozenset[str]:
+    """The words of the rule language, read from the grammar's keyword terminals (rules/grammar.lark)."""
+    from rules.parser import lark_parser
+
+    return frozenset(t.pattern.value for t in lark_parser().terminals
+                     if t.pattern.type == "str" and t.pattern.value.isalpha())
 
 
 def reserved_reason(name: str) -> str | None:
     """Why `name` can't be a metric name, or None when it can."""
-    if name in KEYWORDS:
+    if name in keywords():
         return f"'{name}' is a word of the rule language"
     if name in BUILTINS:
         return f"'{name}' is a built-in metric"

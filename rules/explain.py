@@ -17,27 +17,19 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterable
 
+from domain.record_flags import FLAGS, RECORD_DATE
 from rules import nodes as n
 from rules.builtins import builtin_values
-from rules.to_python import (
-    DATE_FIELD,
-    CustomerRecords,
-    CustomerResult,
-    PyEvaluator,
-    evaluate,
-    node_text,
-    rank_key,
-    walk,
-)
+from rules.to_python import CustomerRecords, CustomerResult, PyEvaluator, evaluate
+from rules.tree import node_text, rank_key, walk
 from rules.windows import bounds
 
 HORIZON_DAYS = 400
 ARTICLE = {"order": "an order", "complaint": "a complaint", "delivery": "a delivery", "interaction": "an interaction"}
+# the dates of a record on which its flags can change: its own date and every date a flag reads
 RECORD_DATES: dict[str, tuple[str, ...]] = {
-    "order": ("ordered_at",),
-    "complaint": ("opened_at", "due_at", "resolved_at"),
-    "delivery": ("promised_at", "delivered_at"),
-    "interaction": ("occurred_at",),
+    source: tuple(dict.fromkeys([field_, *(d for (s, _), f in FLAGS.items() if s == source for d in f.dates)]))
+    for source, field_ in RECORD_DATE.items()
 }
 
 
@@ -231,7 +223,7 @@ def candidate_days(ruleset: n.RuleSet, rules: Iterable[n.Rule], records: Custome
                 v = getattr(rec, f, None)
                 if v is not None:
                     days.update((v, v + timedelta(days=1)))
-            v = getattr(rec, DATE_FIELD[source])
+            v = getattr(rec, RECORD_DATE[source])
             for w in windows.get(source, ()):
                 if w is None:
                     continue
@@ -249,6 +241,7 @@ def forecast(ruleset: n.RuleSet, rules: tuple[n.Rule, ...], kind: str, records: 
     """The first day the outcome of `rules` changes by itself (no new records, same rank cut-offs)."""
     if not rules:
         return None
+    records = records.known_on(as_of)  # a forecast assumes nothing after as_of: no later record, no outcome
     fixed = builtin_values(records.scores, as_of)  # value scores, like rank cut-offs, are held as of today
     now = PyEvaluator(ruleset, records, as_of, cutoffs, fixed).first_match(rules)
     for d in candidate_days(ruleset, rules, records, as_of, horizon):
@@ -263,7 +256,11 @@ def forecast(ruleset: n.RuleSet, rules: tuple[n.Rule, ...], kind: str, records: 
 
 def explain(ruleset: n.RuleSet, records: CustomerRecords, as_of: date,
             cutoffs: dict[str, float | None] | None = None, *, horizon: int = HORIZON_DAYS) -> Explanation:
-    """Which rule gave the tier, the status and each tag, what they read, and coming changes."""
+    """Which rule gave the tier, the status and each tag, what they read, and coming changes.
+
+    Only what was known on as_of is read: a record dated later, or a resolution or delivery after as_of, would
+    make the forecast look ahead."""
+    records = records.known_on(as_of)
     cutoffs = cutoffs or {}
     result = evaluate(ruleset, records, as_of, cutoffs)
     ev = PyEvaluator(ruleset, records, as_of, cutoffs)

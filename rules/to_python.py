@@ -6,70 +6,26 @@ or comparison with unknown is unknown; and / or / not are Kleene; a rule fires o
 Ranks need the whole customer base, so this path compares against cut-offs stored by a batch run
 (`x in top p%` <=> x >= cut-off).
 
-Also home of the helpers both back ends share: record sources, record flags, canonical node text and the
-stable key of a rank node (the key of evaluation_runs.cutoffs).
+Record flags come from domain.record_flags and tree helpers (node text, rank keys) from rules.tree, shared with
+rules.to_sql.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
+from domain.record_flags import RECORD_DATE, UnknownRecordFlag, known_on, record_flag
 from rules import nodes as n
 from rules.builtins import builtin_values
+from rules.tree import UnsupportedRule, compare_mode, node_text, rank_key
 from rules.windows import bounds
 
-# ---------- record sources (shared with rules.to_sql) ----------
-
-DATE_FIELD: dict[str, str] = {
-    "order": "ordered_at",
-    "complaint": "opened_at",
-    "delivery": "promised_at",
-    "interaction": "occurred_at",
-}
-TABLE_OF: dict[str, str] = {
-    "order": "orders",
-    "complaint": "complaints",
-    "delivery": "deliveries",
-    "interaction": "interactions",
-}
 LIST_OF: dict[str, str] = {"order": "orders", "complaint": "complaints", "delivery": "deliveries",
                            "interaction": "interactions"}
-STRING_FIELDS: dict[str, frozenset[str]] = {
-    "order": frozenset({"external_id"}),
-    "complaint": frozenset({"category", "external_id"}),
-    "delivery": frozenset({"delay_reason", "external_id"}),
-    "interaction": frozenset({"kind", "note", "external_id"}),
-}
 CUSTOMER_STRING_FIELDS = frozenset({"region", "industry", "size", "name", "external_id"})
 NUMERIC_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
-
-
-class UnsupportedRule(ValueError):
-    """A node the back ends cannot evaluate in this position (the checker should have refused it)."""
-
-
-def record_flag(source: str, name: str, rec: Any, as_of: date) -> bool:
-    """Derived record booleans as seen on `as_of`; never unknown.
-
-    complaint open: not resolved on or before as_of; overdue: open and as_of is after due_at.
-    delivery late: delivered (on or before as_of) after promised_at, or not delivered yet and promised_at has
-    passed; on_time: delivered (on or before as_of) on or before promised_at.
-    """
-    if source == "complaint" and name in ("open", "overdue"):
-        is_open = rec.resolved_at is None or rec.resolved_at > as_of
-        if name == "open":
-            return is_open
-        return is_open and rec.due_at is not None and rec.due_at < as_of
-    if source == "delivery" and name in ("late", "on_time"):
-        delivered = rec.delivered_at is not None and rec.delivered_at <= as_of
-        if name == "on_time":
-            return delivered and rec.delivered_at <= rec.promised_at
-        if delivered:
-            return rec.delivered_at > rec.promised_at
-        return rec.promised_at < as_of
-    raise UnsupportedRule(f"unknown record flag {source} {name}")
 
 
 def attribute_text(value: Any) -> str | None:
@@ -86,154 +42,6 @@ def attribute_number(value: Any) -> float | None:
     if isinstance(value, str) and NUMERIC_TEXT.fullmatch(value):
         return float(value)
     return None
-
-
-# ---------- node text and keys ----------
-
-
-def _num_text(v: float) -> str:
-    return f"{v:g}" if float(v) != int(v) or abs(v) >= 1e15 else str(int(v))
-
-
-def window_text(w: n.Window | None) -> str:
-    if w is None:
-        return ""
-    own = f"{w.amount}{w.unit}"
-    return own if w.offset is None else f"{own} before {window_text(w.offset)}"
-
-
-def node_text(node: Any) -> str:
-    """Canonical text of an expression (stable: used in cut-off keys and explanations)."""
-    t = type(node)
-    if t is n.Number:
-        return _num_text(node.value)
-    if t is n.String:
-        return '"' + node.value + '"'
-    if t is n.RecordField:
-        return f"{node.source}.{node.name}"
-    if t is n.RecordFlag:
-        return node.name
-    if t is n.Aggregate:
-        inner = node.source if node.field is None else f"{node.source}.{node.field.name}"
-        if node.where is not None:
-            inner += f" where {node_text(node.where)}"
-        if node.window is not None:
-            inner += f", {window_text(node.window)}"
-        return f"{node.func}({inner})"
-    if t is n.DaysSince:
-        s = f"days since last {node.source}"
-        return s if node.where is None else f"{s} where {node_text(node.where)}"
-    if t is n.MetricRef or t is n.Builtin or t is n.BoolMetric:
-        return node.name
-    if t is n.CustomerField:
-        return f"attributes.{node.name}" if node.attribute else node.name
-    if t is n.Arith:
-        return f"({node_text(node.left)} {node.op} {node_text(node.right)})"
-    if t is n.Negate:
-        return f"-{node_text(node.operand)}"
-    if t is n.Compare:
-        return f"{node_text(node.left)} {node.op} {node_text(node.right)}"
-    if t is n.InList:
-        return f"{node_text(node.operand)} in ({', '.join(node_text(v) for v in node.values)})"
-    if t is n.Rank:
-        return f"{node_text(node.operand)} in {node.direction} {_num_text(node.amount)}{'%' if node.percent else ''}"
-    if t is n.NoRecord:
-        s = f"no {node.source}"
-        if node.where is not None:
-            s += f" where {node_text(node.where)}"
-        return s if node.window is None else f"{s} {window_text(node.window)}"
-    if t is n.Flag:
-        return node.name
-    if t is n.And:
-        return f"({node_text(node.left)} and {node_text(node.right)})"
-    if t is n.Or:
-        return f"({node_text(node.left)} or {node_text(node.right)})"
-    if t is n.Not:
-        return f"not {node_text(node.operand)}"
-    raise UnsupportedRule(f"unknown node {t.__name__}")
-
-
-def rank_key(node: n.Rank) -> str:
-    """Stable key of a rank node in evaluation_runs.cutoffs, e.g. "top:profit_12m:20%"."""
-    return f"{node.direction}:{node_text(node.operand)}:{_num_text(node.amount)}{'%' if node.percent else ''}"
-
-
-def children(node: Any) -> Iterator[Any]:
-    t = type(node)
-    if t is n.Aggregate:
-        if node.field is not None:
-            yield node.field
-        if node.where is not None:
-            yield node.where
-    elif t in (n.DaysSince, n.NoRecord):
-        if node.where is not None:
-            yield node.where
-    elif t in (n.Arith, n.Compare, n.And, n.Or):
-        yield node.left
-        yield node.right
-    elif t is n.Negate or t is n.Not:
-        yield node.operand
-    elif t is n.InList:
-        yield node.operand
-        yield from node.values
-    elif t is n.Rank:
-        yield node.operand
-
-
-def walk(node: Any) -> Iterator[Any]:
-    """Pre-order walk of one expression (not into referenced metrics)."""
-    if node is None:
-        return
-    yield node
-    for c in children(node):
-        yield from walk(c)
-
-
-def rule_nodes(ruleset: n.RuleSet) -> Iterator[Any]:
-    for m in ruleset.metrics:
-        yield from walk(m.expr)
-    for r in (*ruleset.tiers, *ruleset.statuses, *ruleset.tags):
-        yield from walk(r.condition)
-
-
-def rank_nodes(exprs: Iterable[Any]) -> list[n.Rank]:
-    """Distinct rank nodes (by key), in first-seen order."""
-    seen: dict[str, n.Rank] = {}
-    for e in exprs:
-        for node in walk(e):
-            if type(node) is n.Rank:
-                seen.setdefault(rank_key(node), node)
-    return list(seen.values())
-
-
-def metric_deps(ruleset: n.RuleSet, exprs: Iterable[Any]) -> list[str]:
-    """Names of the metrics `exprs` need, transitively, in the rule set's (dependency) order."""
-    need: set[str] = set()
-    stack = [e for e in exprs]
-    while stack:
-        for node in walk(stack.pop()):
-            if type(node) is n.MetricRef and node.name not in need:
-                need.add(node.name)
-                stack.append(ruleset.metric(node.name).expr)
-    return [m.name for m in ruleset.metrics if m.name in need]
-
-
-def is_numeric(node: Any) -> bool | None:
-    """True for number-typed nodes, False for strings, None for a custom attribute (either)."""
-    t = type(node)
-    if t is n.String:
-        return False
-    if t is n.CustomerField:
-        return None if node.attribute else False
-    if t is n.RecordField:
-        return node.name not in STRING_FIELDS.get(node.source, ())
-    return True
-
-
-def compare_mode(left: Any, right: Any) -> str:
-    """"num" when either side is a number, else "str" (attributes take the other side's type)."""
-    a, b = is_numeric(left), is_numeric(right)
-    return "num" if a or b else "str"
 
 
 # ---------- Kleene logic ----------
@@ -291,6 +99,13 @@ class CustomerRecords:
     def of(self, source: str) -> list[Any]:
         return getattr(self, LIST_OF[source])
 
+    def known_on(self, day: date) -> "CustomerRecords":
+        """Only what was known on `day` (domain.record_flags.known_on): later records and outcomes are left out."""
+        out = CustomerRecords(self.customer, scores=self.scores)
+        for source in LIST_OF:
+            out.of(source).extend(r for r in (known_on(source, rec, day) for rec in self.of(source)) if r is not None)
+        return out
+
 
 @dataclass
 class CustomerResult:
@@ -335,7 +150,7 @@ class PyEvaluator:
 
     def records_in(self, source: str, window: n.Window | None, where: Any) -> list[Any]:
         b = bounds(window, self.as_of)
-        date_field = DATE_FIELD[source]
+        date_field = RECORD_DATE[source]
         out = []
         for rec in self.records.of(source):
             if not b.contains(getattr(rec, date_field)):
@@ -407,7 +222,8 @@ class PyEvaluator:
             return len(recs)
         vals = [v for v in (self.in_value(r, node.field) for r in recs) if v is not None]
         if node.func == "sum":
-            return float(sum(vals)) if vals else 0.0
+            # no records: 0; records whose values are all unknown: unknown (docs/rules.md, "Semantics")
+            return 0.0 if not recs else float(sum(vals)) if vals else None
         if not vals:
             return None
         if node.func == "avg":
@@ -429,7 +245,7 @@ class PyEvaluator:
         recs = self.records_in(source, None, where)
         if not recs:
             return None
-        return max(getattr(r, DATE_FIELD[source]) for r in recs)
+        return max(getattr(r, RECORD_DATE[source]) for r in recs)
 
     def num_DaysSince(self, node: n.DaysSince) -> float | None:
         last = self.last_date(node.source, node.where)
@@ -500,7 +316,10 @@ class PyEvaluator:
     def bool_RecordFlag(self, node: n.RecordFlag) -> bool:
         if self._record is None:
             raise UnsupportedRule(f"record flag {node.name} outside an aggregate")
-        return record_flag(node.source, node.name, self._record, self.as_of)
+        try:
+            return record_flag(node.source, node.name).python(self._record, self.as_of)
+        except UnknownRecordFlag as exc:
+            raise UnsupportedRule(str(exc)) from None
 
     def bool_And(self, node: n.And) -> bool | None:
         a = self.boolean(node.left)

@@ -24,64 +24,20 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from domain.models import Complaint, Customer, CustomerScore, Delivery, Interaction, Order
+from domain.record_flags import RECORD_DATE, UnknownRecordFlag, record_flag
 from rules import nodes as n
-from rules.to_python import (
-    CUSTOMER_STRING_FIELDS,
-    DATE_FIELD,
-    TABLE_OF,
-    UnsupportedRule,
-    compare_mode,
-    metric_deps,
-    node_text,
-    rank_key,
-    rank_nodes,
-    walk,
-)
-from rules.builtins import BUILTINS, SCORE_COLUMNS
+from rules.to_python import CUSTOMER_STRING_FIELDS
+from rules.tree import UnsupportedRule, compare_mode, metric_deps, node_text, rank_key, rank_nodes, walk
 from rules.windows import bounds
 
-metadata = sa.MetaData()
-customers = sa.Table(
-    "customers", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("external_id", sa.String), sa.Column("name", sa.String),
-    sa.Column("region", sa.String), sa.Column("industry", sa.String), sa.Column("size", sa.String),
-    sa.Column("seasonal", sa.Boolean), sa.Column("blocked_from", sa.Date), sa.Column("created_at", sa.Date),
-    sa.Column("attributes", sa.JSON),
-)
-orders = sa.Table(
-    "orders", metadata,
-    sa.Column("id", sa.Integer, primary_key=True), sa.Column("customer_id", sa.Integer),
-    sa.Column("external_id", sa.String), sa.Column("ordered_at", sa.Date), sa.Column("amount", sa.Float),
-    sa.Column("cost_of_goods", sa.Float), sa.Column("margin", sa.Float), sa.Column("line_count", sa.Integer),
-)
-complaints = sa.Table(
-    "complaints", metadata,
-    sa.Column("id", sa.Integer, primary_key=True), sa.Column("customer_id", sa.Integer),
-    sa.Column("external_id", sa.String), sa.Column("opened_at", sa.Date), sa.Column("due_at", sa.Date),
-    sa.Column("resolved_at", sa.Date), sa.Column("category", sa.String), sa.Column("cost", sa.Float),
-)
-deliveries = sa.Table(
-    "deliveries", metadata,
-    sa.Column("id", sa.Integer, primary_key=True), sa.Column("customer_id", sa.Integer),
-    sa.Column("order_id", sa.Integer),
-    sa.Column("external_id", sa.String), sa.Column("promised_at", sa.Date), sa.Column("delivered_at", sa.Date),
-    sa.Column("delay_reason", sa.String), sa.Column("cost", sa.Float),
-)
-interactions = sa.Table(
-    "interactions", metadata,
-    sa.Column("id", sa.Integer, primary_key=True), sa.Column("customer_id", sa.Integer),
-    sa.Column("external_id", sa.String), sa.Column("occurred_at", sa.Date), sa.Column("kind", sa.String),
-    sa.Column("note", sa.String), sa.Column("cost", sa.Float),
-)
-customer_scores = sa.Table(
-    "customer_scores", metadata,
-    sa.Column("customer_id", sa.Integer, primary_key=True), sa.Column("as_of", sa.Date),
-    *[sa.Column(name, sa.Boolean if BUILTINS[name].type == "BOOL" else sa.Float) for name in SCORE_COLUMNS],
-)
+# the tables as declared once, by the models (domain.models); migrations are checked against the same declaration
+customers = Customer.__table__
+customer_scores = CustomerScore.__table__
+orders, complaints = Order.__table__, Complaint.__table__
+deliveries, interactions = Delivery.__table__, Interaction.__table__
 TABLES: dict[str, sa.Table] = {"order": orders, "complaint": complaints, "delivery": deliveries,
                                "interaction": interactions}
-assert {k: t.name for k, t in TABLES.items()} == TABLE_OF
 
 
 # ---------- bound values ----------
@@ -399,8 +355,9 @@ class SqlCompiler:
             joined = joined.outerjoin(sub, sub.c.customer_id == c.c.id)
             for key in keys:
                 col = sub.c[self.agg_cols[key]]
-                if key[1] in ("sum", "count"):
-                    col = sa.func.coalesce(col, p_int(0) if key[1] == "count" else p_num(0))
+                if key[1] in ("sum", "count"):  # a customer without such records has no row in the subquery
+                    zero = p_int(0) if key[1] == "count" else p_num(0)
+                    col = sa.case((sub.c.customer_id.is_(None), zero), else_=col)
                 cols.append(col.label(self.agg_cols[key]))
         if self.builtins_used:
             # value scores of the same evaluation date only; otherwise the built-ins are unknown
@@ -418,7 +375,7 @@ class SqlCompiler:
 
     def _agg_subquery(self, source: str, keys: list[tuple]) -> Any:
         t = TABLES[source]
-        dcol = t.c[DATE_FIELD[source]]
+        dcol = t.c[RECORD_DATE[source]]
         cols = [t.c.customer_id]
         starts = []
         self.record_table, self.record_source = t, source
@@ -443,6 +400,9 @@ class SqlCompiler:
                     value = t.c[fld]
                     arg = value if cond is None else sa.case((cond, value))
                     expr = getattr(sa.func, func)(arg)
+                    if func == "sum":  # no records: 0; records whose values are all unknown: unknown
+                        matched = sa.func.count() if cond is None else sa.func.count(sa.case((cond, p_int(1))))
+                        expr = sa.case((matched == p_int(0), p_num(0)), else_=expr)
                 cols.append(expr.label(self.agg_cols[key]))
         finally:
             self.record_table = self.record_source = None
@@ -506,7 +466,8 @@ class SqlCompiler:
             return a - b
         if node.op == "*":
             return a * b
-        return sa.cast(a, sa.Float).op("/")(sa.func.nullif(sa.cast(b, sa.Float), p_num(0)))
+        # a float divisor makes the division a float one; casting it, not the dividend, keeps `a / b / c` flat
+        return a.op("/")(sa.func.nullif(sa.cast(b, sa.Float), p_num(0)))
 
     def num_Negate(self, node: n.Negate) -> ColumnElement:
         return p_num(0) - self.num(node.operand)
@@ -524,7 +485,12 @@ class SqlCompiler:
         }[node.op]()
 
     def bool_InList(self, node: n.InList) -> ColumnElement:
-        return sa.or_(*(self.bool_Compare(n.Compare("=", node.operand, v)) for v in node.values))
+        # `x IN (...)` per comparison mode: an OR chain of 1,000 equalities is beyond SQLite's expression depth
+        by_mode: dict[str, list[Any]] = {}
+        for v in node.values:
+            by_mode.setdefault(compare_mode(node.operand, v), []).append(v)
+        return sa.or_(*(self.value(node.operand, mode).in_([self.value(v, mode) for v in values])
+                        for mode, values in by_mode.items()))
 
     def bool_Rank(self, node: n.Rank) -> ColumnElement:
         key = rank_key(node)
@@ -554,21 +520,10 @@ class SqlCompiler:
         t = self.record_table
         if t is None or node.source != self.record_source:
             raise UnsupportedRule(f"record flag {node.name} outside an aggregate")
-        as_of = p_date(self.as_of)
-        if node.source == "complaint" and node.name in ("open", "overdue"):
-            is_open = sa.or_(t.c.resolved_at.is_(None), t.c.resolved_at > as_of)
-            if node.name == "open":
-                return is_open
-            return sa.and_(is_open, t.c.due_at.is_not(None), t.c.due_at < p_date(self.as_of))
-        if node.source == "delivery" and node.name in ("late", "on_time"):
-            delivered = sa.and_(t.c.delivered_at.is_not(None), t.c.delivered_at <= as_of)
-            if node.name == "on_time":
-                return sa.and_(delivered, t.c.delivered_at <= t.c.promised_at)
-            return sa.or_(
-                sa.and_(delivered, t.c.delivered_at > t.c.promised_at),
-                sa.and_(sa.not_(delivered), t.c.promised_at < p_date(self.as_of)),
-            )
-        raise UnsupportedRule(f"unknown record flag {node.source} {node.name}")
+        try:
+            return record_flag(node.source, node.name).sql(t, p_date(self.as_of))
+        except UnknownRecordFlag as exc:
+            raise UnsupportedRule(str(exc)) from None
 
     def bool_And(self, node: n.And) -> ColumnElement:
         return sa.and_(self.boolean(node.left), self.boolean(node.right))
@@ -601,20 +556,28 @@ class SqlCompiler:
             raise UnsupportedRule(f"{node_text(node)} inside a record condition")
 
 
+def _position(i: int) -> ColumnElement:
+    """A rule's index or line: our own integer, written into the SQL (a bound value each would spend thousands of
+    the statement's parameters on a long rule list)."""
+    return sa.literal_column(str(int(i)), sa.Integer)
+
+
 def _first_index(comp: SqlCompiler, rules: tuple[n.Rule, ...]) -> ColumnElement:
+    """The index of the first rule of the list whose condition is true (each condition compiled once)."""
     whens = []
     for i, r in enumerate(rules):
         if r.condition is None:
-            return sa.case(*whens, else_=p_int(i)) if whens else p_int(i)
-        whens.append((comp.boolean(r.condition), p_int(i)))
+            return sa.case(*whens, else_=_position(i)) if whens else _position(i)
+        whens.append((comp.boolean(r.condition), _position(i)))
     return sa.case(*whens) if whens else sa.null()
 
 
 def _pick(index: ColumnElement, values: list[Any], typ: Any) -> ColumnElement:
+    """The label (bound) or line of the rule at `index`; `index` is a column of the materialized `decided` step."""
     if not values:
         return sa.cast(sa.null(), typ)
-    literal = p_str if typ is sa.String else p_int
-    return sa.case(*((index == p_int(i), literal(v)) for i, v in enumerate(values)))
+    value = p_str if typ is sa.String else _position
+    return sa.case(*((index == _position(i), value(v)) for i, v in enumerate(values)))
 
 
 def compile_ruleset(ruleset: n.RuleSet, as_of: date) -> CompiledRules:
@@ -641,7 +604,9 @@ def compile_ruleset(ruleset: n.RuleSet, as_of: date) -> CompiledRules:
             decided_cols.append(c[vcol])
         decided_cols.append(c[f"rank_in_{i}"])
         rank_info.append((key, node, vcol, f"rank_in_{i}"))
-    decided = sa.select(*decided_cols).select_from(layer).cte("decided")
+    # MATERIALIZED: otherwise SQLite and PostgreSQL inline `decided` into the picks below, copying the chain of
+    # every rule condition into each of them (cost and memory quadratic in the number of rules)
+    decided = sa.select(*decided_cols).select_from(layer).cte("decided").prefix_with("MATERIALIZED")
     d = decided.c
     tiers, statuses = list(ruleset.tiers), list(ruleset.statuses)
     final = sa.select(

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from domain.records import load_all_records
 from rules import nodes as n
 from rules import to_sql
-from rules.to_python import PyEvaluator, children, evaluate, evaluate_condition, node_text
+from rules.to_python import PyEvaluator, evaluate, evaluate_condition
+from rules.tree import children, node_text
 from rules.windows import bounds
 AS_OFS = [date(2026, 3, 31), date(2026, 2, 28), date(2024, 2, 29), date(2026, 11, 23), date(2025, 12, 31)]
 WINDOWS = [
