@@ -174,15 +174,20 @@ def cmd_evaluate(args, settings: Settings) -> int:
 
 
 def cmd_rules_publish(args, settings: Settings) -> int:
-    from domain.rulesets import publish
+    from domain.rulesets import EvaluationFailed, publish
     from rules.errors import RuleErrors
 
     try:
-        version = publish(_engine(settings), Path(args.file).read_text(encoding="utf-8-sig"), by=f"cli:{args.file}")
+        version, run = publish(_engine(settings), Path(args.file).read_text(encoding="utf-8-sig"),
+                               by=f"cli:{args.file}", as_of=args.as_of)
     except RuleErrors as exc:
         print(f"{args.file}: not published, nothing changed\n{exc}")
         return 1
-    print(f"published {args.file} as version {version.version}; run `tiergraph evaluate` to apply it")
+    except EvaluationFailed as exc:  # the version is stored, inactive; the one in force stays in force
+        print(f"{args.file}: not made active: {exc}")
+        return 1
+    print(f"published {args.file} as version {version.version}: active, {run.customer_count} customers "
+          f"evaluated as of {run.as_of}")
     return 0
 
 
@@ -195,14 +200,14 @@ def cmd_rules_history(args, settings: Settings) -> int:
 
 
 def cmd_rules_rollback(args, settings: Settings) -> int:
-    from domain.rulesets import RuleSetNotFound, rollback
+    from domain.rulesets import EvaluationFailed, RuleSetNotFound, rollback
 
     try:
-        version = rollback(_engine(settings), args.version)
-    except RuleSetNotFound as exc:
+        version, run = rollback(_engine(settings), args.version, as_of=args.as_of)
+    except (RuleSetNotFound, EvaluationFailed) as exc:
         print(str(exc))
         return 1
-    print(f"version {version.version} is active again; run `tiergraph evaluate` to apply it")
+    print(f"version {version.version} is active again: {run.customer_count} customers evaluated as of {run.as_of}")
     return 0
 
 
@@ -325,13 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = rules_sub.add_parser("check", help="check a rule file: exit 0 when valid, 1 with errors")
     check.add_argument("file")
     check.set_defaults(func=cmd_rules_check)
-    pub = rules_sub.add_parser("publish", help="store a rule file as the next version and make it active")
+    pub = rules_sub.add_parser("publish", help="store a rule file as the next version, evaluate the base with it "
+                                              "and make it active (a failed evaluation leaves the old one active)")
     pub.add_argument("file")
+    pub.add_argument("--as-of", type=date.fromisoformat, help="default: the date of the stored evaluation")
     pub.set_defaults(func=cmd_rules_publish)
     hist = rules_sub.add_parser("history", help="list published versions (* = active)")
     hist.set_defaults(func=cmd_rules_history)
-    back = rules_sub.add_parser("rollback", help="make an earlier version active again")
+    back = rules_sub.add_parser("rollback", help="evaluate the base with an earlier version, make it active again")
     back.add_argument("version", type=int)
+    back.add_argument("--as-of", type=date.fromisoformat, help="default: the date of the stored evaluation")
     back.set_defaults(func=cmd_rules_rollback)
 
     exp = sub.add_parser("explain", help="why a customer has its tier, status and tags")

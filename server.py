@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from cross_web import HTTPException
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,7 +23,9 @@ from domain.rulesets import ActiveRules
 from domain.webhooks import deliver_due
 from metrics import Metrics
 from schema import build_schema
-from schema.context import Context, bearer, token_matches
+from domain.jobs import mark_interrupted
+from schema.context import Context
+from schema.permissions import bearer, token_matches
 from strawberry.exceptions import ConnectionRejectionError
 
 
@@ -44,8 +49,34 @@ class TiergraphGraphQL(GraphQL):
         self.settings = settings
         self.rules = rules
 
+    async def __call__(self, scope, receive, send):
+        """As strawberry's, but a request the API cannot read gets a JSON error with a code, not plain text."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            response = _error_response(exc.status_code, "BAD_REQUEST", exc.reason)
+        await response(scope, receive, send)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        if request.method == "POST" and "json" in (request.content_type or ""):
+            try:
+                body = json.loads(await request.get_body())
+            except ValueError:
+                raise HTTPException(400, "the request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise HTTPException(400, 'the request body must be a JSON object: {"query": "...", "variables": {}}')
+        data = await super().parse_http_body(request)
+        if not isinstance(data, list) and data.protocol == "http" and _is_subscription(data.query,
+                                                                                        data.operation_name):
+            raise HTTPException(400, "subscriptions run over a websocket (graphql-transport-ws on /graphql), "
+                                     "not over an HTTP request")
+        return data
+
     async def get_context(self, request: Any, response: Any) -> Context:
-        return Context.for_request(self.engine, self.settings, self.rules, request)
+        return await Context.for_request(self.engine, self.settings, self.rules, request).prepare()
 
     async def on_ws_connect(self, context: Context):
         """With TIERGRAPH_API_TOKEN set, a subscriber sends it in connection_init ({"Authorization": "Bearer
@@ -57,6 +88,23 @@ class TiergraphGraphQL(GraphQL):
             if not token_matches(given, self.settings.api_token, self.settings.admin_token):
                 raise ConnectionRejectionError({"message": "an API token is required"})
         return await super().on_ws_connect(context)
+
+
+def _error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
+                        status_code=status)
+
+
+def _is_subscription(query: Any, operation_name: Any) -> bool:
+    if not isinstance(query, str) or "subscription" not in query:
+        return False
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return False  # execution reports the syntax error
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
+    return len(chosen) == 1 and chosen[0].operation == OperationType.SUBSCRIPTION
 
 
 class _ApiTokenGuard:
@@ -79,9 +127,7 @@ class _ApiTokenGuard:
                     code, status = ("FORBIDDEN", 403) if given else ("UNAUTHENTICATED", 401)
                     message = "the API token is not valid" if given else \
                         "this API needs a token: 'Authorization: Bearer <token>'"
-                    response = JSONResponse({"data": None, "errors": [
-                        {"message": message, "extensions": {"code": code}}]}, status_code=status)
-                    await response(scope, receive, send)
+                    await _error_response(status, code, message)(scope, receive, send)
                     return
         await app(scope, receive, send)
 
@@ -116,6 +162,9 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette):
         migrate(engine)
+        interrupted = mark_interrupted(engine)
+        if interrupted:
+            log.warning("%d job(s) left running by a stopped server are marked failed", interrupted)
         # A broken rule set stops the start with the admin-facing errors, rather than serving wrong tiers.
         rules.current()
         sender = asyncio.create_task(_send_webhooks(engine, settings)) if settings.webhooks else None

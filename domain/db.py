@@ -1,15 +1,13 @@
-"""Engines, sessions and migrations: every entry point brings the database to head before using it."""
+"""Engines and migrations: every entry point brings the database to head before using it."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -45,15 +43,3 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
     command.downgrade(alembic_config(engine), revision)
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back whole on any error."""
-    with Session(engine) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise

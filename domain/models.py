@@ -263,3 +263,27 @@ class WebhookEndpoint(SQLModel, table=True):
     failures: int = 0
     next_attempt_at: Optional[datetime] = None
     last_error: Optional[str] = Field(default=None, max_length=500)
+
+
+class Job(SQLModel, table=True):
+    """Long work started through the API (publish, rollback: a whole-base evaluation), run off the request.
+
+    `slot` is "evaluation" while the job is queued or running and NULL after: its unique index lets one
+    evaluation job run at a time, across every server process sharing the database.
+    """
+
+    __tablename__ = "jobs"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # publish / rollback
+    state: str = Field(max_length=20, index=True)  # queued / running / succeeded / failed
+    slot: Optional[str] = Field(default=None, max_length=20, unique=True, index=True)
+    rule_set_id: Optional[int] = Field(default=None, foreign_key="rule_sets.id")
+    as_of: date
+    requested_by: Optional[str] = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: Optional[datetime] = None
+    finished_at: Optional[datetime] = None
+    done: int = 0
+    total: Optional[int] = None
+    evaluated_customers: Optional[int] = None
+    error: Optional[str] = Field(default=None, max_length=2000)

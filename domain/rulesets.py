@@ -10,12 +10,14 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from domain.models import CustomerEvaluation, RuleSet as RuleSetTable, utcnow
+from domain.data_date import data_today
+from domain.evaluation import Progress, run_batch
+from domain.models import CustomerEvaluation, EvaluationRun, RuleSet as RuleSetTable, utcnow
 from rules import nodes
 from rules.compiler import compile_rules
 
@@ -63,28 +65,72 @@ def active_version(bind: Engine | Connection, name: str = "default") -> Optional
     return _version(row) if row else None
 
 
-def publish(engine: Engine, source: str, *, by: str | None = None, name: str = "default") -> Version:
-    """Checks the text (raises RuleErrors), stores it as the next version and makes it the active one."""
-    compile_rules(source)
-    with engine.begin() as conn:
-        latest = conn.execute(sa.select(sa.func.max(rule_sets_t.c.version)).where(rule_sets_t.c.name == name)).scalar()
-        conn.execute(rule_sets_t.update().where(rule_sets_t.c.name == name).values(is_active=False))
-        new_id = conn.execute(rule_sets_t.insert().values(
-            name=name, version=(latest or 0) + 1, source=source, checksum=checksum(source), published_at=utcnow(),
-            published_by=by, is_active=True).returning(rule_sets_t.c.id)).scalar_one()
-        return _version(conn.execute(sa.select(rule_sets_t).where(rule_sets_t.c.id == new_id)).one())
+class EvaluationFailed(RuntimeError):
+    """The rule set was stored but its evaluation failed, so it did not become active."""
 
 
-def rollback(engine: Engine, version: int, *, name: str = "default") -> Version:
-    """Makes an earlier version the active one again (the versions themselves never change)."""
-    with engine.begin() as conn:
+def store(bind: Connection, source: str, *, by: str | None = None, name: str = "default",
+          active: bool = False) -> Version:
+    """Stores the text as the next version (inactive unless `active`: it becomes active with its evaluation)."""
+    latest = bind.execute(sa.select(sa.func.max(rule_sets_t.c.version)).where(rule_sets_t.c.name == name)).scalar()
+    if active:
+        bind.execute(rule_sets_t.update().where(rule_sets_t.c.name == name).values(is_active=False))
+    new_id = bind.execute(rule_sets_t.insert().values(
+        name=name, version=(latest or 0) + 1, source=source, checksum=checksum(source), published_at=utcnow(),
+        published_by=by, is_active=active).returning(rule_sets_t.c.id)).scalar_one()
+    return _version(bind.execute(sa.select(rule_sets_t).where(rule_sets_t.c.id == new_id)).one())
+
+
+def find(bind: Engine | Connection, version: int, name: str = "default") -> Version:
+    with _connect(bind) as conn:
         row = conn.execute(sa.select(rule_sets_t).where(rule_sets_t.c.name == name,
                                                         rule_sets_t.c.version == version)).first()
-        if row is None:
-            raise RuleSetNotFound(f"rule set '{name}' has no version {version}")
-        conn.execute(rule_sets_t.update().where(rule_sets_t.c.name == name).values(is_active=False))
-        conn.execute(rule_sets_t.update().where(rule_sets_t.c.id == row.id).values(is_active=True))
-        return _version(conn.execute(sa.select(rule_sets_t).where(rule_sets_t.c.id == row.id)).one())
+    if row is None:
+        raise RuleSetNotFound(f"rule set '{name}' has no version {version}")
+    return _version(row)
+
+
+def _activate(conn: Connection, version: Version) -> None:
+    conn.execute(rule_sets_t.update().where(rule_sets_t.c.name == version.name).values(is_active=False))
+    conn.execute(rule_sets_t.update().where(rule_sets_t.c.id == version.id).values(is_active=True))
+
+
+def apply(engine: Engine, version: Version, as_of: date, progress: Optional[Progress] = None,
+          then: Optional[Callable[[Connection], None]] = None) -> EvaluationRun:
+    """Evaluates the base with this version and makes it the active one, in ONE transaction (with `then`, e.g. a
+    job's success): when the evaluation fails (EvaluationFailed), the version that was active stays active with
+    its results."""
+
+    def activate(conn: Connection) -> None:
+        _activate(conn, version)
+        if then is not None:
+            then(conn)
+
+    try:
+        return run_batch(engine, compile_rules(version.source), as_of, rule_set_id=version.id, progress=progress,
+                         then=activate)
+    except Exception as exc:  # noqa: BLE001 - any failure of the run means "not applied"; the reason is kept
+        raise EvaluationFailed(f"evaluating version {version.version} as of {as_of} failed, nothing changed: "
+                               f"{type(exc).__name__}: {exc}"[:1900]) from exc
+
+
+def publish(engine: Engine, source: str, *, by: str | None = None, name: str = "default",
+            as_of: Optional[date] = None, progress: Optional[Progress] = None) -> tuple[Version, EvaluationRun]:
+    """Checks the text (raises RuleErrors), stores it as the next version, evaluates the base with it and makes
+    it active; a failed evaluation leaves the version stored but inactive (raises EvaluationFailed)."""
+    compile_rules(source)
+    with engine.begin() as conn:
+        version = store(conn, source, by=by, name=name)
+    run = apply(engine, version, data_today(engine, as_of), progress)
+    return find(engine, version.version, name), run
+
+
+def rollback(engine: Engine, version: int, *, name: str = "default", as_of: Optional[date] = None,
+             progress: Optional[Progress] = None) -> tuple[Version, EvaluationRun]:
+    """Makes an earlier version the active one again, with a new evaluation (the versions never change)."""
+    earlier = find(engine, version, name)
+    run = apply(engine, earlier, data_today(engine, as_of), progress)
+    return find(engine, version, name), run
 
 
 def ensure_active(engine: Engine, rules_file: Path, name: str = "default") -> Version:
@@ -92,7 +138,10 @@ def ensure_active(engine: Engine, rules_file: Path, name: str = "default") -> Ve
     current = active_version(engine, name)
     if current is not None:
         return current
-    return publish(engine, Path(rules_file).read_text(encoding="utf-8-sig"), by=f"file:{rules_file}", name=name)
+    source = Path(rules_file).read_text(encoding="utf-8-sig")
+    compile_rules(source)
+    with engine.begin() as conn:
+        return store(conn, source, by=f"file:{rules_file}", name=name, active=True)
 
 
 class ActiveRules:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///tiergraph.db"
@@ -49,15 +49,13 @@ class Settings:
     rules_path: Path = DEFAULT_RULES
     host: str = "127.0.0.1"
     port: int = 8000
-    max_page_size: int = 100
     sql_echo: bool = False
     event_poll_seconds: float = 1.0  # how often subscriptions look for new tier changes
     rfm_monetary: str = "revenue"  # RFM's M: revenue, or margin
     value_model: str = "bgnbd"  # lifetime model: bgnbd, or mbgnbd (one-time buyers can be lost too)
     webhooks: bool = True  # the server pushes tier changes to registered webhook endpoints
     api_token: str | None = None  # when set, every API call needs it (or the admin token)
-    admin_token: str | None = None  # required for mutations (publish / rollback rules); None disables them
-    extra: dict[str, str] = field(default_factory=dict)
+    admin_token: str | None = None  # required for admin fields (rule sets, jobs, webhooks); None disables them
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine, Row
 from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 
+from schema.pagination import KEY_TYPES
+
 from domain.models import (Complaint, Customer, CustomerEvaluation, CustomerScore, Delivery, Interaction, Order,
                            OrderLine, Product, SalesRep, ValueRun)
 
@@ -35,6 +37,9 @@ CHILD_LISTS = {
     "subsidiaries": ChildList(Customer.__table__, "parent_id", ("id",)),
     "referrals": ChildList(Customer.__table__, "referred_by_id", ("id",)),
 }
+# their cursors hold the order columns: dates travel as ISO text, ids as numbers
+KEY_TYPES.update({name: tuple(date if isinstance(spec.table.c[c].type, sa.Date) else int for c in spec.order_by)
+                  for name, spec in CHILD_LISTS.items()})
 
 
 def _typed(column: sa.Column, value: Any) -> Any:
@@ -70,6 +75,14 @@ class Loaders:
 
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(fn, *args, **kwargs)
+
+    async def data_today(self) -> date:
+        """The data's "now" (domain.data_date.data_today), read off the loop once per request."""
+        if getattr(self, "_data_today", None) is None:
+            from domain.data_date import data_today
+
+            self._data_today = await self.run(data_today, self.engine)
+        return self._data_today
 
     def _select(self, stmt: sa.Select) -> list[Row]:
         with self.engine.connect() as conn:
@@ -157,7 +170,9 @@ class Loaders:
         rules = self._rules() if self._rules else None
         table = CustomerEvaluation.__table__
         stored = {r.customer_id: r for r in self._select(sa.select(table).where(table.c.customer_id.in_(customer_ids)))}
-        records = load_all_records(self.engine, [c for c in customer_ids if c in stored])
+        records: dict[int, Any] = {}
+        for as_of in {r.as_of for r in stored.values()}:  # only what was known on each evaluation date
+            records.update(load_all_records(self.engine, [c for c, r in stored.items() if r.as_of == as_of], as_of))
         cutoffs: dict[date, dict] = {}
         out = []
         for cid in customer_ids:

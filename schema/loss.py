@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from domain import loss
 from schema.context import ctx
-from schema.errors import UserError
+from schema.permissions import Public
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ class LossByTier:
 
 @strawberry.type
 class LossQueries:
-    @strawberry.field(description="Lost customers, the biggest revenue loss first (keyset-paginated).")
+    @strawberry.field(description="Lost customers, the biggest revenue loss first (keyset-paginated).",
+                      permission_classes=[Public])
     async def lost_customers(self, info: Info, first: Optional[int] = None, after: Optional[str] = None,
                              tier_before: Optional[str] = None, region: Optional[str] = None,
                              win_back: Annotated[Optional[bool], strawberry.argument(
@@ -75,8 +76,6 @@ class LossQueries:
                              status: str = "lost") -> Connection[LossEpisode]:
         limit = page_size(first)
         key = decode_cursor("lost_customers", after)
-        if key is not None and (len(key) != 2 or not isinstance(key[1], int)):
-            raise UserError("BAD_CURSOR", "'after' is not a lost-customers cursor")
         c = ctx(info)
         filters = dict(status=status, tier_before=tier_before, region=region, win_back=win_back)
         rows = await c.loaders.run(loss.loss_episodes, c.engine, limit=limit + 1,
@@ -86,7 +85,8 @@ class LossQueries:
         return build_connection(pairs, kind="lost_customers", first=limit, total=total, after=after)
 
     @strawberry.field(description="Per tier the customers had: how many were lost, the revenue and margin that went "
-                                  "with them, and how many had open complaints, late deliveries, a win-back try.")
+                                  "with them, and how many had open complaints, late deliveries, a win-back try.",
+                      permission_classes=[Public])
     async def loss_summary(self, info: Info, status: str = "lost") -> list[LossByTier]:
         c = ctx(info)
         rows = await c.loaders.run(loss.loss_summary, c.engine, status=status)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+from datetime import date
 from typing import Any, Generic, Optional, Sequence, TypeVar
 
 import strawberry
@@ -33,6 +35,9 @@ class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
     total_count: int
+    as_of: Optional[date] = strawberry.field(
+        default=None, description="The date a date-dependent condition was evaluated at (e.g. `customers(where:)` "
+                                  "without `asOf`: the latest evaluation's); null when the list depends on none.")
 
 
 def page_size(first: Optional[int]) -> int:
@@ -50,22 +55,61 @@ def encode_cursor(kind: str, key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(kind: str, cursor: Optional[str]) -> Optional[list[Any]]:
+def _decode(kind: str, cursor: Optional[str]) -> Optional[list[Any]]:
     """The key a cursor names; a cursor from another list or a forged one is a clear error."""
     if cursor is None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         found_kind, key = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
         raise UserError("BAD_CURSOR", f"'after' is not a cursor this API issued: {cursor!r}") from None
     if found_kind != kind or not isinstance(key, list):
         raise UserError("BAD_CURSOR", f"'after' is a cursor of another list ({found_kind!r}), not of {kind!r}")
     return key
 
 
+# The largest id a database integer column holds: a larger number in a cursor is forged and would overflow there.
+MAX_KEY_INT = 2**63 - 1
+
+
+def _valid_part(value: Any, expected: type) -> bool:
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool) and -MAX_KEY_INT <= value <= MAX_KEY_INT
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and abs(value) < 1e300
+    if expected is date:
+        try:
+            return isinstance(value, str) and date.fromisoformat(value) is not None
+        except ValueError:
+            return False
+    return isinstance(value, expected)
+
+
+# What each list's cursor key holds, in order (int, float, or date as ISO text). Lists register here.
+KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "customers": (int,),
+    "tier_changes": (int,),
+    "lost_customers": (float, int),
+    "jobs": (int,),
+}
+
+
+def decode_cursor(kind: str, cursor: Optional[str], types: Optional[Sequence[type]] = None) -> Optional[list[Any]]:
+    """The key of a cursor of `kind`, checked against the types its list orders by (KEY_TYPES): a cursor that
+    decodes but has another shape, other types or out-of-range values is BAD_CURSOR, like one that does not."""
+    key = _decode(kind, cursor)
+    if key is None:
+        return None
+    types = tuple(types) if types is not None else KEY_TYPES[kind]
+    if len(key) != len(types) or not all(_valid_part(v, t) for v, t in zip(key, types)):
+        raise UserError("BAD_CURSOR", f"'after' is not a {kind} cursor this API issued")
+    return key
+
+
 def build_connection(nodes_with_keys: list[tuple[Any, Sequence[Any]]], *, kind: str, first: int, total: int,
-                     after: Optional[str]) -> Connection:
+                     after: Optional[str], as_of: Optional[date] = None) -> Connection:
     """`nodes_with_keys` holds up to first+1 rows: the extra one only tells that a next page exists."""
     page = nodes_with_keys[:first]
     edges = [Edge(cursor=encode_cursor(kind, key), node=node) for node, key in page]
@@ -78,4 +122,5 @@ def build_connection(nodes_with_keys: list[tuple[Any, Sequence[Any]]], *, kind: 
             end_cursor=edges[-1].cursor if edges else None,
         ),
         total_count=total,
+        as_of=as_of,
     )

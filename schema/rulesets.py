@@ -7,13 +7,16 @@ from typing import Optional
 import strawberry
 from strawberry.types import Info
 
-from domain import rulesets
-from domain.evaluation import run_batch
+from domain import jobs, rulesets
+from domain.data_date import data_today
 from rules.compiler import compile_rules
 from rules.errors import RuleErrors
 from schema.context import ctx
 from schema.customers import Customer
+from schema.dates import checked_date
 from schema.errors import UserError
+from schema.jobs import Job
+from schema.permissions import IsAdmin, RuleText
 from schema.rules import rule_error
 
 
@@ -64,11 +67,11 @@ class RulePreview:
     movers: list[Mover] = strawberry.field(description="Up to 50 customers whose tier or status changes.")
 
 
-@strawberry.type
+@strawberry.type(description="The version being applied and the job that evaluates the base with it; the "
+                             "version becomes active when the job succeeds (follow it with `job(id)`).")
 class PublishResult:
     version: RuleSetVersion
-    evaluated_customers: int
-    as_of: date
+    job: Job
 
 
 def _compile(source: str):
@@ -78,53 +81,66 @@ def _compile(source: str):
         raise rule_error(exc, "the rules have errors") from None
 
 
-def _evaluate(info: Info, version: rulesets.Version, as_of: date) -> int:
-    c = ctx(info)
-    run = run_batch(c.engine, compile_rules(version.source), as_of, rule_set_id=version.id)
-    return run.customer_count
+def _preview(engine, source: str, as_of: Optional[date]) -> RulePreview:
+    p = rulesets.preview(engine, _compile(source), data_today(engine, as_of))
+    return RulePreview(
+        as_of=p.as_of, customers=p.customers, changed_tiers=p.changed,
+        moves=[MoveCount(kind=m.kind, old=m.old, new=m.new, customers=m.customers) for m in p.moves],
+        movers=[Mover(old_tier=m["old_tier"], new_tier=m["new_tier"], old_status=m["old_status"],
+                      new_status=m["new_status"], row_id=m["customer_id"]) for m in p.movers],
+    )
+
+
+def _started(version: rulesets.Version, job: jobs.Job) -> PublishResult:
+    return PublishResult(version=RuleSetVersion.of(version), job=Job.of(job))
 
 
 @strawberry.type
 class RuleSetQueries:
-    @strawberry.field(description="The rule set in force.")
-    def rule_set(self, info: Info) -> RuleSetVersion:
+    @strawberry.field(description="The rule set in force (admin).", permission_classes=[IsAdmin])
+    async def rule_set(self, info: Info) -> RuleSetVersion:
         return RuleSetVersion.of(ctx(info).rule_version)
 
-    @strawberry.field(description="Every published version, newest first.")
-    def rule_set_history(self, info: Info) -> list[RuleSetVersion]:
-        return [RuleSetVersion.of(v) for v in rulesets.history(ctx(info).engine)]
+    @strawberry.field(description="Every published version, newest first (admin).", permission_classes=[IsAdmin])
+    async def rule_set_history(self, info: Info) -> list[RuleSetVersion]:
+        c = ctx(info)
+        return [RuleSetVersion.of(v) for v in await c.loaders.run(rulesets.history, c.engine)]
 
-    @strawberry.field(description="Who would move to another tier or status if this text were published.")
-    def preview_rules(self, info: Info, source: str, as_of: Optional[date] = None) -> RulePreview:
-        ruleset = _compile(source)
-        p = rulesets.preview(ctx(info).engine, ruleset, as_of or date.today())
-        return RulePreview(
-            as_of=p.as_of, customers=p.customers, changed_tiers=p.changed,
-            moves=[MoveCount(kind=m.kind, old=m.old, new=m.new, customers=m.customers) for m in p.moves],
-            movers=[Mover(old_tier=m["old_tier"], new_tier=m["new_tier"], old_status=m["old_status"],
-                          new_status=m["new_status"], row_id=m["customer_id"]) for m in p.movers],
-        )
+    @strawberry.field(description="Who would move to another tier or status if this text were published (admin). "
+                                  "Without `asOf`: as of the latest evaluation; `asOf` in the answer says which.",
+                      permission_classes=[IsAdmin])
+    async def preview_rules(self, info: Info, text: RuleText, as_of: Optional[date] = None) -> RulePreview:
+        c = ctx(info)
+        return await c.loaders.run(_preview, c.engine, text, checked_date(as_of))
 
 
 @strawberry.type
 class RuleSetMutations:
-    @strawberry.mutation(description="Check, store as the next version, make active and re-evaluate the base "
-                                     "(admin). Invalid text changes nothing and returns every error.")
-    def publish_rules(self, info: Info, source: str, as_of: Optional[date] = None) -> PublishResult:
-        who = ctx(info).require_admin()
-        _compile(source)
-        version = rulesets.publish(ctx(info).engine, source, by=who)
-        day = as_of or date.today()
-        return PublishResult(version=RuleSetVersion.of(version), evaluated_customers=_evaluate(info, version, day),
-                             as_of=day)
-
-    @strawberry.mutation(description="Make an earlier version the active one again and re-evaluate (admin).")
-    def rollback_rules(self, info: Info, version: int, as_of: Optional[date] = None) -> PublishResult:
-        ctx(info).require_admin()
+    @strawberry.mutation(description="Check and store the text as the next version, and start the job that "
+                                     "re-evaluates the base with it and makes it active (admin). Invalid text changes "
+                                     "nothing and returns every error; a failed evaluation leaves the previous "
+                                     "version active. One evaluation job at a time: CONFLICT while one runs.",
+                         permission_classes=[IsAdmin])
+    async def publish_rules(self, info: Info, text: RuleText, as_of: Optional[date] = None) -> PublishResult:
+        c = ctx(info)
         try:
-            restored = rulesets.rollback(ctx(info).engine, version)
+            version, job = await c.loaders.run(jobs.start_publish, c.engine, text, by="admin",
+                                               as_of=checked_date(as_of))
+        except RuleErrors as exc:
+            raise rule_error(exc, "the rules have errors") from None
+        except jobs.JobConflict as exc:
+            raise UserError("CONFLICT", str(exc)) from None
+        return _started(version, job)
+
+    @strawberry.mutation(description="Start the job that re-evaluates the base with an earlier version and makes "
+                                     "it active again (admin).", permission_classes=[IsAdmin])
+    async def rollback_rules(self, info: Info, version: int, as_of: Optional[date] = None) -> PublishResult:
+        c = ctx(info)
+        try:
+            earlier, job = await c.loaders.run(jobs.start_rollback, c.engine, version, by="admin",
+                                               as_of=checked_date(as_of))
         except rulesets.RuleSetNotFound as exc:
             raise UserError("NOT_FOUND", str(exc)) from None
-        day = as_of or date.today()
-        return PublishResult(version=RuleSetVersion.of(restored), evaluated_customers=_evaluate(info, restored, day),
-                             as_of=day)
+        except jobs.JobConflict as exc:
+            raise UserError("CONFLICT", str(exc)) from None
+        return _started(earlier, job)

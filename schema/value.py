@@ -14,6 +14,8 @@ from strawberry.types import Info
 
 from domain.value import bgnbd, mbgnbd
 from domain.value.reports import arpu_by_tier, top_customers, value_summary
+from schema.dates import checked_date
+from schema.permissions import Public
 from schema.context import ctx
 from schema.errors import UserError
 
@@ -117,6 +119,7 @@ class CustomerValue:
 async def customer_value(info: Info, customer_id: int, as_of: Optional[date]) -> Optional[CustomerValue]:
     """The stored scores of the last value run; for another `as_of`, this customer's scores computed now."""
     c = ctx(info)
+    as_of = checked_date(as_of)
     row = await c.loaders.score_by_customer.load(customer_id)
     if as_of is None or (row is not None and row.as_of == as_of):
         return CustomerValue.from_row(row) if row is not None else None
@@ -197,31 +200,34 @@ def _tier_value(t, as_of) -> TierValue:
 @strawberry.type
 class ValueQueries:
     @strawberry.field(description="Per tier, in rule order: customers, share of customers, revenue, profit and share "
-                                  "of profit -- the customer pyramid beside the (often inverted) profit pyramid.")
+                                  "of profit -- the customer pyramid beside the (often inverted) profit pyramid.",
+                      permission_classes=[Public])
     async def value_summary(self, info: Info, include_total: bool = False) -> list[TierValue]:
         c = ctx(info)
         s = await c.loaders.run(value_summary, c.engine)
         rows = [_tier_value(t, s.as_of) for t in s.tiers]
         return rows + [_tier_value(s.total, s.as_of)] if include_total else rows
 
-    @strawberry.field(description="Average revenue per customer per calendar month and tier.")
+    @strawberry.field(description="Average revenue per customer per calendar month and tier.",
+                      permission_classes=[Public])
     async def arpu(self, info: Info, months: int = 12, as_of: Optional[date] = None) -> list[TierArpu]:
         if not 1 <= months <= 120:
             raise UserError("BAD_ARGUMENT", f"'months' must be between 1 and 120, got {months}")
         c = ctx(info)
-        rows = await c.loaders.run(arpu_by_tier, c.engine, months, as_of or date.today())
+        rows = await c.loaders.run(arpu_by_tier, c.engine, months, checked_date(as_of) or date.today())
         return [TierArpu(month=r.month, tier=r.tier, customers=r.customers, revenue=r.revenue, arpu=r.arpu)
                 for r in rows]
 
-    @strawberry.field(description="Largest and fastest-growing customers in a period, by region and product.")
+    @strawberry.field(description="Largest and fastest-growing customers in a period, by region and product.",
+                      permission_classes=[Public])
     async def top_customers(self, info: Info, by: TopBy = TopBy.REVENUE, region: Optional[str] = None,
                             product: Annotated[Optional[str], strawberry.argument(description="A sku.")] = None,
                             from_: Annotated[Optional[date], strawberry.argument(name="from")] = None,
                             to: Optional[date] = None, first: int = 20) -> list[TopCustomer]:
         if not 1 <= first <= MAX_TOP:
             raise UserError("BAD_ARGUMENT", f"'first' must be between 1 and {MAX_TOP}, got {first}")
-        end = to or date.today()
-        start = from_ or end - timedelta(days=89)
+        end = checked_date(to, "to") or date.today()
+        start = checked_date(from_, "from") or end - timedelta(days=89)
         if end < start:
             raise UserError("BAD_ARGUMENT", f"'to' ({end}) is before 'from' ({start})")
         c = ctx(info)
@@ -231,7 +237,8 @@ class ValueQueries:
                             name=r.name, region=r.region, revenue=r.revenue, previous_revenue=r.previous_revenue,
                             growth=r.growth, profit=r.profit, row_id=r.customer_id) for r in rows]
 
-    @strawberry.field(description="The lifetime-value model of the last value run, so users can judge its fit.")
+    @strawberry.field(description="The lifetime-value model of the last value run, so users can judge its fit.",
+                      permission_classes=[Public])
     async def value_model(self, info: Info) -> Optional[ValueModel]:
         c = ctx(info)
         run = await c.loaders.run(_latest_value_run, c.engine)

@@ -10,6 +10,7 @@ from strawberry.types import Info
 from domain import webhooks
 from schema.context import ctx
 from schema.errors import UserError
+from schema.permissions import IsAdmin
 
 
 @strawberry.type
@@ -37,29 +38,32 @@ class WebhookRegistration:
 
 @strawberry.type
 class WebhookQueries:
-    @strawberry.field(description="Registered webhook endpoints and their delivery state (admin).")
-    def webhooks(self, info: Info) -> list[WebhookEndpoint]:
-        ctx(info).require_admin()
-        return [WebhookEndpoint.of(e) for e in webhooks.list_endpoints(ctx(info).engine)]
+    @strawberry.field(description="Registered webhook endpoints and their delivery state (admin).",
+                      permission_classes=[IsAdmin])
+    async def webhooks(self, info: Info) -> list[WebhookEndpoint]:
+        c = ctx(info)
+        return [WebhookEndpoint.of(e) for e in await c.loaders.run(webhooks.list_endpoints, c.engine)]
 
 
 @strawberry.type
 class WebhookMutations:
-    @strawberry.mutation(description="Send tier / status changes to a URL, signed (admin).")
-    def register_webhook(self, info: Info, url: str, kinds: Optional[list[str]] = None,
-                         from_beginning: bool = False) -> WebhookRegistration:
-        ctx(info).require_admin()
+    @strawberry.mutation(description="Send tier / status changes to a URL, signed (admin).",
+                         permission_classes=[IsAdmin])
+    async def register_webhook(self, info: Info, url: str, kinds: Optional[list[str]] = None,
+                               from_beginning: bool = False) -> WebhookRegistration:
+        c = ctx(info)
         try:
-            endpoint, secret = webhooks.register(ctx(info).engine, url, kinds, from_beginning=from_beginning)
+            endpoint, secret = await c.loaders.run(webhooks.register, c.engine, url, kinds,
+                                                   from_beginning=from_beginning)
         except webhooks.WebhookError as exc:
             raise UserError("BAD_ARGUMENT", str(exc)) from None
         return WebhookRegistration(endpoint=WebhookEndpoint.of(endpoint), secret=secret)
 
-    @strawberry.mutation(description="Stop sending to an endpoint (admin).")
-    def remove_webhook(self, info: Info, id: int) -> bool:
-        ctx(info).require_admin()
+    @strawberry.mutation(description="Stop sending to an endpoint (admin).", permission_classes=[IsAdmin])
+    async def remove_webhook(self, info: Info, id: int) -> bool:
+        c = ctx(info)
         try:
-            webhooks.remove(ctx(info).engine, id)
+            await c.loaders.run(webhooks.remove, c.engine, id)
         except webhooks.WebhookError as exc:
             raise UserError("NOT_FOUND", str(exc)) from None
         return True

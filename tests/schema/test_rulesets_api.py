@@ -1,5 +1,7 @@
 """Admins preview, publish and roll back rule sets; unauthorised or invalid calls change nothing."""
 
+import time
+
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
@@ -15,7 +17,18 @@ status active if count(order, 12m) >= 1
 status gone otherwise
 """
 PUBLISH = """mutation($s: String!, $d: Date) { publishRules(source: $s, asOf: $d) {
-  evaluatedCustomers version { version isActive publishedBy } } }"""
+  version { version isActive publishedBy } job { id state asOf } } }"""
+JOB = "query($id: Int!) { job(id: $id) { state done total evaluatedCustomers ruleSetVersion asOf error } }"
+
+
+def finished(call, job_id: int, timeout: float = 60.0) -> dict:
+    """The job once it ended (polled through the API)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = call(JOB, id=job_id)["data"]["job"]
+        if job["state"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -72,7 +85,8 @@ def test_invalid_rules_are_rejected_whole(admin, graph_engine):
 
 
 def test_preview_shows_moves_and_stores_nothing(admin, graph_engine):
-    admin(PUBLISH, s=DEFAULT_RULES.read_text(), d=AS_OF)
+    job = admin(PUBLISH, s=DEFAULT_RULES.read_text(), d=AS_OF)["data"]["publishRules"]["job"]
+    assert finished(admin, job["id"])["state"] == "SUCCEEDED"
     before = tiers(graph_engine)
     body = admin("""query($s: String!, $d: Date) { previewRules(source: $s, asOf: $d) {
         customers changedTiers moves { kind old new customers } movers { newTier customer { externalId } } } }""",
@@ -89,10 +103,15 @@ def test_preview_shows_moves_and_stores_nothing(admin, graph_engine):
 
 def test_publish_then_rollback(admin, graph_engine):
     first = admin(PUBLISH, s=DEFAULT_RULES.read_text(), d=AS_OF)["data"]["publishRules"]
-    assert first["version"]["version"] == 2 and first["evaluatedCustomers"] == 45
+    # the answer comes at once: the version is stored but becomes active only with its evaluation
+    assert first["version"]["version"] == 2 and first["job"]["asOf"] == AS_OF
+    done = finished(admin, first["job"]["id"])
+    assert done == {"state": "SUCCEEDED", "done": 45, "total": 45, "evaluatedCustomers": 45, "ruleSetVersion": 2,
+                    "asOf": AS_OF, "error": None}
     default_tiers = tiers(graph_engine)
     second = admin(PUBLISH, s=SIMPLE, d=AS_OF)["data"]["publishRules"]
-    assert second["version"] == {"version": 3, "isActive": True, "publishedBy": "admin"}
+    assert second["version"]["version"] == 3 and second["version"]["publishedBy"] == "admin"
+    assert finished(admin, second["job"]["id"])["state"] == "SUCCEEDED"
     assert set(tiers(graph_engine)) == {"big", "small"}
     # the API follows the active version at once: the rule text shown for a tier is the new one
     node = admin('{ customerByExternalId(externalId: "C004") { tier { name rule } } }')["data"]
@@ -100,9 +119,103 @@ def test_publish_then_rollback(admin, graph_engine):
         node["customerByExternalId"]["tier"]["rule"].startswith("tier small")
     evaluation = admin('{ customerByExternalId(externalId: "C004") { evaluation { ruleVersion asOf } } }')
     assert evaluation["data"]["customerByExternalId"]["evaluation"] == {"ruleVersion": 3, "asOf": AS_OF}
-    back = admin("mutation($d: Date) { rollbackRules(version: 2, asOf: $d) { version { version isActive } } }", d=AS_OF)
-    assert back["data"]["rollbackRules"]["version"] == {"version": 2, "isActive": True}
+    back = admin("mutation($d: Date) { rollbackRules(version: 2, asOf: $d) { version { version } job { id } } }",
+                 d=AS_OF)["data"]["rollbackRules"]
+    assert back["version"] == {"version": 2}
+    assert finished(admin, back["job"]["id"])["state"] == "SUCCEEDED"
     assert tiers(graph_engine) == default_tiers
     assert versions(graph_engine) == [(1, False), (2, True), (3, False)]
     missing = admin("mutation { rollbackRules(version: 99) { version { version } } }")
     assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    listed = admin("{ jobs(first: 2) { totalCount edges { node { id kind } } } }")["data"]["jobs"]
+    assert listed["totalCount"] == 3
+    assert [e["node"]["kind"] for e in listed["edges"]] == ["rollback", "publish"]
+
+
+def test_publish_without_a_date_uses_the_latest_evaluation(admin, graph_engine):
+    job = admin(PUBLISH, s=DEFAULT_RULES.read_text(), d=AS_OF)["data"]["publishRules"]["job"]
+    finished(admin, job["id"])
+    again = admin(PUBLISH, s=SIMPLE)["data"]["publishRules"]["job"]
+    assert again["asOf"] == AS_OF  # the data's "now", not the calendar's
+    preview = admin("query($s: String!) { previewRules(source: $s) { asOf customers } }", s=SIMPLE)
+    assert preview["data"]["previewRules"]["asOf"] == AS_OF
+
+
+def test_a_failed_evaluation_leaves_the_previous_version_active(admin, graph_engine, monkeypatch):
+    """Defect 8: a rule set whose evaluation fails must not stay active (every later evaluate failed)."""
+    job = admin(PUBLISH, s=DEFAULT_RULES.read_text(), d=AS_OF)["data"]["publishRules"]["job"]
+    assert finished(admin, job["id"])["state"] == "SUCCEEDED"
+    before_tiers = tiers(graph_engine)
+    from domain import evaluation
+
+    real = evaluation.compile_ruleset
+
+    def failing(ruleset, as_of):  # the checker accepted the text; the database cannot run it
+        if "big" in (ruleset.source or ""):
+            raise OverflowError("parser stack overflow")
+        return real(ruleset, as_of)
+
+    monkeypatch.setattr(evaluation, "compile_ruleset", failing)
+    started = admin(PUBLISH, s=SIMPLE, d=AS_OF)["data"]["publishRules"]
+    failed = finished(admin, started["job"]["id"])
+    assert failed["state"] == "FAILED" and "parser stack overflow" in failed["error"]
+    assert "version 3" in failed["error"]
+    assert versions(graph_engine) == [(1, False), (2, True), (3, False)]
+    assert tiers(graph_engine) == before_tiers
+    assert admin("{ ruleSet { version } }")["data"]["ruleSet"]["version"] == 2
+    # the active rules still evaluate, and the slot is free for the next job
+    from domain.evaluation import run_batch
+    from domain.rulesets import ActiveRules
+    from datetime import date
+
+    version, ruleset = ActiveRules(graph_engine, DEFAULT_RULES).current()
+    assert run_batch(graph_engine, ruleset, date(2024, 6, 30), rule_set_id=version.id).customer_count == 45
+    retry = admin(PUBLISH, s=DEFAULT_RULES.read_text(), d=AS_OF)["data"]["publishRules"]
+    assert finished(admin, retry["job"]["id"])["state"] == "SUCCEEDED"
+
+
+def test_one_evaluation_job_at_a_time(admin, graph_engine, monkeypatch):
+    import threading
+
+    from domain import evaluation
+
+    release = threading.Event()
+    real = evaluation.compile_ruleset
+
+    def held(ruleset, as_of):
+        release.wait(30)
+        return real(ruleset, as_of)
+
+    monkeypatch.setattr(evaluation, "compile_ruleset", held)
+    try:
+        first = admin(PUBLISH, s=SIMPLE, d=AS_OF)["data"]["publishRules"]
+        before = versions(graph_engine)
+        second = admin(PUBLISH, s=DEFAULT_RULES.read_text(), d=AS_OF)
+        assert second["errors"][0]["extensions"]["code"] == "CONFLICT"
+        assert f"job {first['job']['id']}" in second["errors"][0]["message"]
+        assert versions(graph_engine) == before  # the refused text was not stored
+        rollback = admin("mutation { rollbackRules(version: 1) { job { id } } }")
+        assert rollback["errors"][0]["extensions"]["code"] == "CONFLICT"
+        running = admin(JOB, id=first["job"]["id"])["data"]["job"]
+        assert running["state"] in ("QUEUED", "RUNNING")
+    finally:
+        release.set()
+    assert finished(admin, first["job"]["id"])["state"] == "SUCCEEDED"
+
+
+def test_jobs_left_running_are_marked_interrupted_at_start(graph_engine, empty_db_url):
+    from datetime import date
+
+    from domain import jobs
+    from domain.rulesets import ensure_active, store
+
+    ensure_active(graph_engine, DEFAULT_RULES)
+    with graph_engine.begin() as conn:
+        version = store(conn, SIMPLE, by="admin")
+        jobs._claim(conn, "publish", version.id, date(2024, 6, 30), "admin")  # a server died while it ran
+    app = create_app(Settings(database_url=empty_db_url, admin_token=TOKEN, webhooks=False), engine=graph_engine)
+    with TestClient(app) as http:
+        body = http.post("/graphql", json={"query": "{ jobs(first: 5) { edges { node { state error } } } }"},
+                         headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert body["data"]["jobs"]["edges"] == [{"node": {"state": "FAILED", "error": jobs.INTERRUPTED}}]
+    assert versions(graph_engine) == [(1, True), (2, False)]
