@@ -10,12 +10,18 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from domain.record_flags import record_flag
 from schema.context import ctx
 from schema.loaders import CHILD_LISTS
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
 from schema.loss import LossEpisode
 from schema.rules import Assignment, Evaluation, rule_text
 from schema.value import CustomerValue, customer_value
+
+
+async def _flag_day(info: Info, as_of: Optional[date]) -> date:
+    """The day a record flag is seen on: the one asked for, else the data's now (domain.data_date)."""
+    return as_of if as_of is not None else await ctx(info).loaders.data_today()
 
 
 @strawberry.type
@@ -65,11 +71,10 @@ class Delivery:
     delay_reason: Optional[str]
     cost: Optional[float]
 
-    @strawberry.field(description="Delivered after the promised date, or not delivered and the date has passed.")
-    def late(self) -> bool:
-        if self.delivered_at is not None:
-            return self.delivered_at > self.promised_at
-        return self.promised_at < date.today()
+    @strawberry.field(description="On asOf (default: the data's now, the latest evaluation date): delivered after "
+                                  "the promised date, or not delivered by asOf and the promised date has passed.")
+    async def late(self, info: Info, as_of: Optional[date] = None) -> bool:
+        return record_flag("delivery", "late").python(self, await _flag_day(info, as_of))
 
     @classmethod
     def from_row(cls, row: Row) -> "Delivery":
@@ -114,13 +119,14 @@ class Complaint:
     category: Optional[str]
     cost: float
 
-    @strawberry.field
-    def open(self) -> bool:
-        return self.resolved_at is None
+    @strawberry.field(description="Not resolved by asOf (default: the data's now, the latest evaluation date).")
+    async def open(self, info: Info, as_of: Optional[date] = None) -> bool:
+        return record_flag("complaint", "open").python(self, await _flag_day(info, as_of))
 
-    @strawberry.field(description="Still open after its due date.")
-    def overdue(self) -> bool:
-        return self.resolved_at is None and self.due_at is not None and self.due_at < date.today()
+    @strawberry.field(description="On asOf (default: the data's now): the due date has passed and it was not "
+                                  "resolved by its due date. Resolved late stays overdue; open and overdue: pending.")
+    async def overdue(self, info: Info, as_of: Optional[date] = None) -> bool:
+        return record_flag("complaint", "overdue").python(self, await _flag_day(info, as_of))
 
     @classmethod
     def from_row(cls, row: Row) -> "Complaint":

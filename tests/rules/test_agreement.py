@@ -4,7 +4,9 @@ Rule trees are generated directly as nodes (metrics with sum/count/avg/min/max o
 offsets, `where` conditions, arithmetic with division, ranks, no-record, flags, customer fields, attributes,
 in-lists, and/or/not); data is heavy in edge cases (no orders, ties, zero denominators, records on the first
 and last day of windows and one day outside, month ends, unknown margins, blocked on as_of, created after
-as_of). TIERGRAPH_HYPOTHESIS_EXAMPLES raises the number of examples (default 60 per database).
+as_of, and the record flags' date edges: resolved on as_of, on the due date or a day either side, due on as_of,
+delivered on the promised date or a day either side, delivered after as_of, win-back kinds in any letter case).
+TIERGRAPH_HYPOTHESIS_EXAMPLES raises the number of examples (default 60 per database).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from domain.records import load_all_records
 from rules import nodes as n
 from rules import to_sql
 from rules.to_python import PyEvaluator, evaluate, evaluate_condition
+from domain.record_flags import flag_names
 from rules.tree import children, node_text
 from rules.windows import bounds
 AS_OFS = [date(2026, 3, 31), date(2026, 2, 28), date(2024, 2, 29), date(2026, 11, 23), date(2025, 12, 31)]
@@ -31,7 +34,8 @@ WINDOWS = [
 NUM_FIELDS = {"order": ["amount", "margin", "cost_of_goods"], "complaint": ["cost"], "delivery": ["cost"],
               "interaction": ["cost"]}
 STR_FIELDS = {"complaint": ("category", ["billing", "quality"]), "interaction": ("kind", ["call", "win_back"])}
-FLAGS = {"complaint": ["open", "overdue"], "delivery": ["late", "on_time"]}
+FLAGS = {source: list(flag_names(source)) for source in ("complaint", "delivery", "interaction")}
+KINDS = ["call", "win_back", "visit", "Win-Back", "WIN BACK", "winback ", "win_bacK", "win_back\u212a"]
 SOURCES = ["order", "complaint", "delivery", "interaction"]
 NUMBERS = [0.0, 1.0, 2.0, 0.5, 3.0, 10.0, 100.0, -1.0, 0.25]
 MONEY = [0.0, 0.25, 1.0, 2.5, 10.0, 100.0, 12000.0, -5.0]
@@ -57,6 +61,13 @@ def day(as_of: date):
         st.sampled_from(edge_dates(as_of)),
         st.integers(-800, 3).map(lambda k: as_of + timedelta(days=k)),
     )
+
+
+def near(d: date | None):
+    """A record flag's date edges: the same day as `d` (as_of, a due or promised date), or one day either side."""
+    if d is None:
+        return st.none()
+    return st.sampled_from([d - timedelta(days=1), d, d + timedelta(days=1)])
 
 
 # ---------- rules ----------
@@ -238,19 +249,20 @@ def customer_data(draw, as_of: date):
         for k in range(draw(st.integers(0, 3))):
             complaints.append(dict(
                 id=len(complaints) + 1, external_id=f"k{len(complaints) + 1}", customer_id=cid,
-                opened_at=draw(when), due_at=draw(st.one_of(st.none(), when)),
-                resolved_at=draw(st.one_of(st.none(), when)),
+                opened_at=draw(when), due_at=(due := draw(st.one_of(st.none(), when, near(as_of)))),
+                resolved_at=draw(st.one_of(st.none(), when, near(as_of), near(due))),
                 category=draw(st.sampled_from([None, "billing", "quality"])), cost=draw(money)))
         if my_orders:
             for k in range(draw(st.integers(0, 3))):
                 deliveries.append(dict(
                     id=len(deliveries) + 1, external_id=f"d{len(deliveries) + 1}", customer_id=cid,
-                    order_id=draw(st.sampled_from(my_orders))["id"], promised_at=draw(when),
-                    delivered_at=draw(st.one_of(st.none(), when)), cost=draw(st.one_of(st.none(), money))))
+                    order_id=draw(st.sampled_from(my_orders))["id"], promised_at=(promised := draw(when)),
+                    delivered_at=draw(st.one_of(st.none(), when, near(as_of), near(promised))),
+                    cost=draw(st.one_of(st.none(), money))))
         for k in range(draw(st.integers(0, 3))):
             interactions.append(dict(
                 id=len(interactions) + 1, external_id=f"i{len(interactions) + 1}", customer_id=cid,
-                occurred_at=draw(when), kind=draw(st.sampled_from(["call", "win_back", "visit"])),
+                occurred_at=draw(when), kind=draw(st.sampled_from(KINDS)),
                 cost=draw(money)))
     return dict(customers=customers, orders=orders, complaints=complaints, deliveries=deliveries,
                 interactions=interactions)
