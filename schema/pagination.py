@@ -69,8 +69,8 @@ def _decode(kind: str, cursor: Optional[str]) -> Optional[list[Any]]:
     return key
 
 
-# The largest id a database integer column holds: a larger number in a cursor is forged and would overflow there.
-MAX_KEY_INT = 2**63 - 1
+# Ids are INTEGER columns (32 bits on PostgreSQL): a larger number in a cursor is forged and would overflow there.
+MAX_KEY_INT = 2**31 - 1
 
 
 def _valid_part(value: Any, expected: type) -> bool:
