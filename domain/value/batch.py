@@ -85,6 +85,10 @@ def _summary(ids, order_days, first, last, repeat_amount, end_day: float) -> RFM
     )
 
 
+class ModelRefused(ValueError):
+    """The fit ran but its result cannot be used; the message is the reason stored in the run's fit JSON."""
+
+
 def _fit_quietly(fn, *args, **kwargs):
     """Run a fit, returning (result, warning messages)."""
     with warnings.catch_warnings(record=True) as caught:
@@ -124,13 +128,18 @@ def fit_lifetime_value(agg: CustomerAggregates, windows: ScoreWindows, model: st
                                      monthly_discount_rate=monthly_discount_rate)
             params = np.asarray(res.purchases.params, dtype=np.float64)
             if not np.all(np.isfinite(params)) or not np.all(params > 0):
-                raise ValueError(f"degenerate {model} estimates {params.tolist()}")
-            fit.update(status="fitted", purchases=res.purchases.as_dict(), spend=res.spend.as_dict(),
-                       notes=list(res.notes) + msgs)
+                raise ModelRefused(f"the {model} estimates are degenerate ({params.tolist()})")
+            if not np.any(np.isfinite(res.p_alive)):
+                raise ModelRefused(f"the fitted {model} model gives no finite P(alive) on this base")
+            fit.update(status="fitted", purchases=res.purchases.as_dict(),
+                       spend=res.spend.as_dict() if res.spend is not None else None, notes=list(res.notes) + msgs)
             out["p_alive"][has] = res.p_alive
             out["expected_orders_90d"][has] = res.expected_purchases
             out["expected_spend"][has] = res.expected_spend
             out["clv"][has] = res.clv
+        except ModelRefused as exc:
+            fit["status"] = "skipped"
+            fit["reason"] = f"model not used: {exc}"
         except Exception as exc:  # noqa: BLE001 - a failed fit must not fail the batch: scores stay NULL
             fit["status"] = "skipped"
             fit["reason"] = f"model fit failed: {type(exc).__name__}: {exc}"

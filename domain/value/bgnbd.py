@@ -16,14 +16,13 @@ This module also holds the fitting machinery shared with `mbgnbd` and `gamma_gam
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 from scipy import optimize
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp1f1, hyp2f1
 
 __all__ = [
     "BGNBDFit",
@@ -114,12 +113,17 @@ def unique_rows(*cols: np.ndarray):
 
 
 def numerical_hessian(grad: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, rel_step: float = 1e-4):
-    """Hessian by central differences of an analytic gradient, on the parameter scale, symmetrised."""
+    """Hessian by central differences of an analytic gradient, on the parameter scale, symmetrised.
+
+    The parameters are positive; the step never exceeds half of one, so theta - h stays in the domain (a step of
+    1e-7 below a parameter of 1e-11 once raised "math domain error" and lost the whole fit)."""
     theta = np.asarray(theta, dtype=np.float64)
     k = theta.shape[0]
     H = np.empty((k, k))
     for i in range(k):
         h = rel_step * max(abs(theta[i]), 1e-3)
+        if theta[i] > 0:
+            h = min(h, 0.5 * theta[i])
         up = theta.copy()
         dn = theta.copy()
         up[i] += h
@@ -165,9 +169,16 @@ def maximize(
     gradient-based runs fail."""
 
     def f(z):
-        v, g = nll_grad_log(z)
-        if not np.isfinite(v):
+        # Nelder-Mead is unbounded: keep every trial inside the box, where exp(z) neither underflows to 0 nor
+        # overflows; a trial the formulas cannot evaluate is just a very bad point, not a failed fit.
+        z = np.clip(z, -bound, bound)
+        try:
+            with np.errstate(all="ignore"):
+                v, g = nll_grad_log(z)
+        except (ValueError, OverflowError, ZeroDivisionError, FloatingPointError):
             return 1e300, np.zeros_like(z)
+        if not np.isfinite(v) or not np.all(np.isfinite(g)):
+            return (1e300, np.zeros_like(z)) if not np.isfinite(v) else (v / scale, np.nan_to_num(g) / scale)
         return v / scale, g / scale
 
     vals = [f(np.asarray(s, dtype=np.float64))[0] for s in starts]
@@ -186,7 +197,8 @@ def maximize(
     if not np.isfinite(res.fun) or gnorm > 1e-4:
         nm = optimize.minimize(lambda z: f(z)[0], res.x, method="Nelder-Mead",
                                options={"maxiter": 3000, "maxfev": 6000, "xatol": 1e-10, "fatol": 1e-14})
-        res3 = optimize.minimize(f, nm.x, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
+        res3 = optimize.minimize(f, np.clip(nm.x, -bound, bound), jac=True, method="L-BFGS-B", bounds=bounds,
+                                 options=opts)
         n_iter += nm.nit + res3.nit
         if res3.fun < res.fun:
             res = res3
@@ -196,7 +208,8 @@ def maximize(
     if not converged:
         warnings.warn(f"maximum likelihood did not converge cleanly (max |grad| = {gnorm:.2e}, "
                       f"log-params {np.round(res.x, 3).tolist()}): {res.message}", RuntimeWarning, stacklevel=3)
-    return MLEResult(np.exp(res.x), -float(res.fun) * scale, converged, gnorm, str(res.message), int(n_iter))
+    x = np.clip(res.x, -bound, bound)
+    return MLEResult(np.exp(x), -float(res.fun) * scale, converged, gnorm, str(res.message), int(n_iter))
 
 
 def _log1p_ratio_pow(alpha, T, t_x, r_x):
@@ -223,7 +236,13 @@ def scaled_hyp2f1(A, B, C, z):
                 An = Ab[still] * (1 + 1e-9)
                 alt[still] = np.power(1.0 - zb[still], Cb[still] - Bb[still]) * hyp2f1(
                     Cb[still] - An, Cb[still] - Bb[still], Cb[still], zb[still])
-            out = out.copy()
+            still = ~np.isfinite(alt)
+            if np.any(still):
+                # A huge (r -> inf with r/alpha fixed: every customer buys at the same rate) with A z moderate:
+                # the confluent limit (1-z)^A 2F1(A, B; C; z) -> 1F1(C-B; C; -A z / (1-z)), error O(1/A)
+                As, Bs, Cs, zs = Ab[still], Bb[still], Cb[still], zb[still]
+                alt[still] = hyp1f1(Cs - Bs, Cs, -As * zs / (1.0 - zs))
+            out = np.array(out, dtype=np.float64)  # a writable copy, also for 0-d inputs
             out[bad] = alt
     return out
 
@@ -247,12 +266,12 @@ def log_likelihood_terms(params, x, t_x, T) -> np.ndarray:
     """Per-customer log-likelihood (vectorised)."""
     r, alpha, a, b = (float(v) for v in params)
     x, t_x, T = as_rfm(x, t_x, T)
-    A1 = gammaln(r + x) - gammaln(r) + r * math.log(alpha)
+    A1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     A2 = betaln(a, b + x) - betaln(a, b)
     A3 = -(r + x) * np.log(alpha + T)
     pos = x > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        A4 = np.where(pos, math.log(a) - np.log(np.where(pos, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x),
+        A4 = np.where(pos, np.log(a) - np.log(np.where(pos, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x),
                       -np.inf)
     return A1 + A2 + np.logaddexp(A3, A4)
 
@@ -278,10 +297,10 @@ def log_likelihood_grad(params, x, t_x, T, weights=None, groups=None) -> tuple[f
     # Terms depending on x only, per distinct x, then spread to customers.
     posu = xu > 0
     bx1u = np.where(posu, b + xu - 1, 1.0)
-    A12u = gammaln(r + xu) - gammaln(r) + r * math.log(alpha) + betaln(a, b + xu) - betaln(a, b)
-    la4u = np.where(posu, math.log(a) - np.log(bx1u), -np.inf)
+    A12u = gammaln(r + xu) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xu) - betaln(a, b)
+    la4u = np.where(posu, np.log(a) - np.log(bx1u), -np.inf)
     dg_abxu = digamma(a + b + xu)
-    dr_u = digamma(r + xu) - digamma(r) + math.log(alpha)
+    dr_u = digamma(r + xu) - digamma(r) + np.log(alpha)
     da_u = digamma(a + b) - dg_abxu
     db_u = digamma(b + xu) - dg_abxu - digamma(b) + digamma(a + b)
     rx = r + x
@@ -308,7 +327,7 @@ def p_alive(params, x, t_x, T) -> np.ndarray:
     x, t_x, T = as_rfm(x, t_x, T)
     pos = x > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        L = math.log(a) - np.log(np.where(pos, b + x - 1, 1.0)) + _log1p_ratio_pow(alpha, T, t_x, r + x)
+        L = np.log(a) - np.log(np.where(pos, b + x - 1, 1.0)) + _log1p_ratio_pow(alpha, T, t_x, r + x)
     return np.where(pos, expit(-L), 1.0)
 
 

@@ -68,7 +68,7 @@ class ValueModelResult:
 
     model: str
     purchases: BetaGeoFitBase
-    spend: GammaGammaFit
+    spend: GammaGammaFit | None  # None when the spend model could not be fitted (see notes): no spend, no CLV
     customer_ids: np.ndarray
     p_alive: np.ndarray
     expected_purchases: np.ndarray  # in the next `horizon_days` days
@@ -82,7 +82,7 @@ class ValueModelResult:
 
     def params(self) -> dict:
         """Parameters and standard errors of both models."""
-        return {"purchases": self.purchases.as_dict(), "spend": self.spend.as_dict()}
+        return {"purchases": self.purchases.as_dict(), "spend": self.spend.as_dict() if self.spend else None}
 
 
 def fit_value_models(
@@ -102,18 +102,27 @@ def fit_value_models(
     x, t_x, T, m = summary.frequency, summary.recency, summary.T, summary.monetary_value
     notes: list[str] = []
     purchases = MODELS[model](x, t_x, T)
-    spend = gamma_gamma.fit(x, m)
     if not purchases.converged:
         notes.append(f"{model} fit did not converge cleanly")
-    if not spend.converged:
-        notes.append("gamma-gamma fit did not converge cleanly")
-    if abs(spend.freq_spend_correlation) > 0.3:
-        notes.append(f"frequency and spend are correlated (r = {spend.freq_spend_correlation:.2f}): "
-                     "the Gamma-Gamma independence assumption is doubtful")
-    exp_spend = spend.expected_average_profit(x, m)
-    if spend.q <= 1:
-        notes.append("gamma-gamma q <= 1: population mean spend is infinite; spend for x = 0 customers is NaN")
-        exp_spend = np.where(x > 0, exp_spend, np.nan)
+    notes.extend(bound_notes(model, purchases.as_dict(), bgnbd.PARAM_NAMES))
+    try:
+        spend: GammaGammaFit | None = gamma_gamma.fit(x, m)
+    except ValueError as exc:  # e.g. fewer than 3 repeat buyers with a positive spend: P(alive) stays usable
+        spend = None
+        notes.append(f"spend model not fitted: {exc}; expected spend and CLV are unknown")
+    if spend is None:
+        exp_spend = np.full(np.shape(x), np.nan)
+    else:
+        if not spend.converged:
+            notes.append("gamma-gamma fit did not converge cleanly")
+        notes.extend(bound_notes("gamma-gamma", spend.as_dict(), gamma_gamma.PARAM_NAMES))
+        if abs(spend.freq_spend_correlation) > 0.3:
+            notes.append(f"frequency and spend are correlated (r = {spend.freq_spend_correlation:.2f}): "
+                         "the Gamma-Gamma independence assumption is doubtful")
+        exp_spend = spend.expected_average_profit(x, m)
+        if spend.q <= 1:
+            notes.append("gamma-gamma q <= 1: population mean spend is infinite; spend for x = 0 customers is NaN")
+            exp_spend = np.where(x > 0, exp_spend, np.nan)
     u = summary.unit_days
     upm = DAYS_PER_MONTH / u if units_per_month is None else float(units_per_month)
     clv = customer_lifetime_value(purchases, exp_spend, x, t_x, T, months=clv_months,
@@ -133,6 +142,18 @@ def fit_value_models(
         unit_days=u,
         notes=notes,
     )
+
+
+def bound_notes(model: str, params: dict, names: tuple[str, ...], bound: float = 25.0) -> list[str]:
+    """A note per parameter that ended at the edge of the search box (e^-25 .. e^25): the data do not pin it down
+    (e.g. a tending to 0 when no customer seems to drop out), so the model works as its limiting case."""
+    out = []
+    for k in names:
+        v = float(params[k])
+        if abs(np.log(v)) > bound - 1e-3:
+            out.append(f"{model} parameter {k} = {v:.3g} is at the edge of the search range: the data do not "
+                       "identify it and the model works as its limiting case")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------------

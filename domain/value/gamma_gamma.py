@@ -42,7 +42,7 @@ def log_likelihood_terms(params, x, m) -> np.ndarray:
     p, q, v = (float(u) for u in params)
     x, m = _as(x, m)
     px = p * x
-    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * math.log(v) + (px - 1) * np.log(m)
+    return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * np.log(m)
             + px * np.log(x) - (px + q) * np.log(x * m + v))
 
 
@@ -61,9 +61,9 @@ def log_likelihood_grad(params, x, m, weights=None, groups=None) -> tuple[float,
     pxu = p * xu
     dgu = digamma(pxu + q)
     lxu = np.log(xu)
-    llu = gammaln(pxu + q) - gammaln(pxu) - gammaln(q) + q * math.log(v) + pxu * lxu
+    llu = gammaln(pxu + q) - gammaln(pxu) - gammaln(q) + q * np.log(v) + pxu * lxu
     dpu = xu * (dgu - digamma(pxu) + lxu)
-    dqu = dgu - digamma(q) + math.log(v)
+    dqu = dgu - digamma(q) + np.log(v)
     px = pxu[inv]
     lm = np.log(m)
     xmv = x * m + v

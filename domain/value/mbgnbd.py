@@ -15,7 +15,6 @@ Fitting and standard errors as in `bgnbd`.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,10 +40,10 @@ __all__ = [
 def log_likelihood_terms(params, x, t_x, T) -> np.ndarray:
     r, alpha, a, b = (float(v) for v in params)
     x, t_x, T = as_rfm(x, t_x, T)
-    A1 = gammaln(r + x) - gammaln(r) + r * math.log(alpha)
+    A1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     A2 = betaln(a, b + x + 1) - betaln(a, b)
     A3 = -(r + x) * np.log(alpha + T)
-    A4 = math.log(a) - np.log(b + x) - (r + x) * np.log(alpha + t_x)
+    A4 = np.log(a) - np.log(b + x) - (r + x) * np.log(alpha + t_x)
     return A1 + A2 + np.logaddexp(A3, A4)
 
 
@@ -59,10 +58,10 @@ def log_likelihood_grad(params, x, t_x, T, weights=None, groups=None) -> tuple[f
     x, t_x, T = as_rfm(x, t_x, T)
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
     xu, inv = x_groups(x) if groups is None else groups
-    A12u = gammaln(r + xu) - gammaln(r) + r * math.log(alpha) + betaln(a, b + xu + 1) - betaln(a, b)
-    la4u = math.log(a) - np.log(b + xu)
+    A12u = gammaln(r + xu) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xu + 1) - betaln(a, b)
+    la4u = np.log(a) - np.log(b + xu)
     dg_abx1u = digamma(a + b + xu + 1)
-    dr_u = digamma(r + xu) - digamma(r) + math.log(alpha)
+    dr_u = digamma(r + xu) - digamma(r) + np.log(alpha)
     da_u = digamma(a + b) - dg_abx1u
     db_u = digamma(b + xu + 1) - dg_abx1u - digamma(b) + digamma(a + b)
     rx = r + x
@@ -86,7 +85,7 @@ def p_alive(params, x, t_x, T) -> np.ndarray:
     """P(still active at T | x, t_x, T); below 1 for x = 0 customers too."""
     r, alpha, a, b = (float(v) for v in params)
     x, t_x, T = as_rfm(x, t_x, T)
-    L = math.log(a) - np.log(b + x) + _log1p_ratio_pow(alpha, T, t_x, r + x)
+    L = np.log(a) - np.log(b + x) + _log1p_ratio_pow(alpha, T, t_x, r + x)
     return expit(-L)
 
 

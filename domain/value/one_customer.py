@@ -109,16 +109,19 @@ def _lifetime(value: OneCustomerValue, fit: dict, repeat_amount: float) -> None:
     p = fit["purchases"]
     model_cls = FITS[p.get("model", fit.get("model", "bgnbd"))]
     model = model_cls(**{f.name: p[f.name] for f in fields(model_cls) if f.name in p})
-    s = fit["spend"]
-    spend_model = gamma_gamma.GammaGammaFit(**{f.name: s[f.name] for f in fields(gamma_gamma.GammaGammaFit)
-                                               if f.name in s})
+    s = fit.get("spend")
     unit = fit.get("unit_days", 7)
     x = np.array([value.repeat_purchases])
     t_x, big_t = np.array([value.recency_weeks]), np.array([value.age_weeks])
     m = np.array([repeat_amount / value.repeat_purchases if value.repeat_purchases else 0.0])
-    spend = spend_model.expected_average_profit(x, m)
-    if spend_model.q <= 1:
-        spend = np.where(x > 0, spend, np.nan)
+    if s is None:  # the run fitted the purchase model only (see its notes): spend and CLV stay unknown
+        spend = np.array([np.nan])
+    else:
+        spend_model = gamma_gamma.GammaGammaFit(**{f.name: s[f.name] for f in fields(gamma_gamma.GammaGammaFit)
+                                                   if f.name in s})
+        spend = spend_model.expected_average_profit(x, m)
+        if spend_model.q <= 1:
+            spend = np.where(x > 0, spend, np.nan)
     clv = customer_lifetime_value(model, spend, x, t_x, big_t, months=fit.get("clv_months", 12),
                                   monthly_discount_rate=fit.get("monthly_discount_rate", 0.01),
                                   units_per_month=DAYS_PER_MONTH / unit)
