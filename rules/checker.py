@@ -15,12 +15,12 @@ from . import nodes
 from .builtins import (AGGREGATES, ATTRIBUTE_PREFIXES, BOOL, BUILTINS, CUSTOMER_FIELDS, CUSTOMER_FLAGS, NUM, SOURCES,
                        STR)
 from .errors import RuleError, shorten
+from .limits import (MAX_AGGREGATES, MAX_NUMBER, MAX_RANKINGS, MAX_WINDOW_DAYS, MAX_WINDOW_OFFSETS, UNIT_DAYS,
+                     window_days, window_offsets)
 
 ANY, ERR = "ANY", "ERR"  # ANY: a custom attribute (text or number); ERR: already reported
 TYPE_WORDS = {NUM: "a number", BOOL: "a condition (true/false)", STR: "text", ANY: "a custom attribute"}
 OPS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/"}
-UNIT_DAYS = {"d": 1, "w": 7, "m": 31, "y": 366}
-MAX_WINDOW_DAYS = 100 * 366
 
 
 def _kids(tree: Tree) -> list[Tree]:
@@ -48,6 +48,7 @@ class ExprChecker:
         self.metrics = metrics
         self.errors: list[RuleError] = []
         self.deps: set[str] = set()  # metrics referenced since the last reset
+        self.distinct: dict[str, set] = {"ranking": set(), "aggregate": set()}  # each becomes query columns
 
     # ---- helpers ----
     def error(self, code: str, message: str, where) -> tuple[None, str]:
@@ -71,11 +72,21 @@ class ExprChecker:
         return self.source[tree.meta.start_pos:tree.meta.end_pos]
 
     def number(self, tok: Token, scale: float = 1.0) -> nodes.Number | None:
-        value = float(tok) * scale
-        if not math.isfinite(value) or len(tok) > 30:
-            self.error("E307", f"the number '{shorten(tok)}' is too large", tok)
+        value = float(tok) * scale if len(tok) <= 30 else math.inf
+        if not abs(value) <= MAX_NUMBER:
+            self.error("E307", f"the number '{shorten(tok)}' is too large — numbers in rules may be at most "
+                       f"{MAX_NUMBER:,.0f}", tok)
             return None
         return nodes.Number(value)
+
+    def counted(self, kind: str, node, where, limit: int):
+        """`node` (a ranking or an aggregate, each a column of the query), refused past the limit of its kind."""
+        seen = self.distinct[kind]
+        if node not in seen and len(seen) >= limit:
+            return self.error("E406", f"the rules use more than {limit} different {kind}s — each is a column "
+                              "of the evaluation; share them through metrics", where)
+        seen.add(node)
+        return node, (BOOL if kind == "ranking" or type(node) is nodes.NoRecord else NUM)
 
     # ---- entry points ----
     def condition(self, tree: Tree, what: str) -> nodes.BoolExpr | None:
@@ -222,7 +233,9 @@ class ExprChecker:
         if not percent and (not 1 <= amount <= 1e12 or amount != int(amount)):
             return self.error("E304", f"'in {direction} {shorten(amount_tok)}' needs a whole number of customers, 1 or "
                               f"more (or a percent such as {direction} 20%)", amount_tok)
-        return (nodes.Rank(operand, direction, amount, percent), BOOL) if operand else (None, ERR)
+        if not operand:
+            return None, ERR
+        return self.counted("ranking", nodes.Rank(operand, direction, amount, percent), t, MAX_RANKINGS)
 
     # ---- names ----
     def x_name(self, t, ctx):
@@ -331,7 +344,7 @@ class ExprChecker:
         where, window, ok = self._where_window(t, source, "WHERE")
         if not ok:
             return None, ERR
-        return nodes.Aggregate(func, source, field, window, where), NUM
+        return self.counted("aggregate", nodes.Aggregate(func, source, field, window, where), t, MAX_AGGREGATES)
 
     def _where_window(self, t, source, keyword):
         """The optional `where` condition and window of an aggregate or `no`; ok is False after an error."""
@@ -353,7 +366,7 @@ class ExprChecker:
         if ctx is not None:
             return self.error("E206", "'days since last' can't be used inside a 'where'", t)
         source = self._source(_toks(t)[-1])
-        return (nodes.DaysSince(source), NUM) if source else (None, ERR)
+        return self.counted("aggregate", nodes.DaysSince(source), t, MAX_AGGREGATES) if source else (None, ERR)
 
     def x_no_record(self, t, ctx):
         if ctx is not None:
@@ -362,7 +375,9 @@ class ExprChecker:
         if source is None:
             return None, ERR
         where, window, ok = self._where_window(t, source, "WHERE")
-        return (nodes.NoRecord(source, window, where), BOOL) if ok else (None, ERR)
+        if not ok:
+            return None, ERR
+        return self.counted("aggregate", nodes.NoRecord(source, window, where), t, MAX_AGGREGATES)
 
     def x_no_record_gap(self, t, ctx):
         """`no order for 3x usual gap` = days since the last order > 3 x the customer's usual gap between orders."""
@@ -378,9 +393,11 @@ class ExprChecker:
         if source != "order":
             return self.error("E306", "the usual gap is measured between orders: write 'no order for 3x usual gap'",
                               toks[1])
-        factor = float(toks[3])
-        limit = nodes.Arith("*", nodes.Number(factor), nodes.Builtin("usual_gap_days"))
-        return nodes.Compare(">", nodes.DaysSince("order"), limit), BOOL
+        factor = self.number(toks[3])
+        since, typ = self.counted("aggregate", nodes.DaysSince("order"), t, MAX_AGGREGATES)
+        if factor is None or since is None:
+            return None, ERR
+        return nodes.Compare(">", since, nodes.Arith("*", factor, nodes.Builtin("usual_gap_days"))), BOOL
 
     def window(self, t: Tree) -> nodes.Window | None:
         tok = _toks(_kids(t)[0])[0]
@@ -395,7 +412,14 @@ class ExprChecker:
             return None
         if len(_kids(t)) > 1 and offset is None:
             return None
-        return nodes.Window(amount, text[-1], offset)
+        window = nodes.Window(amount, text[-1], offset)
+        if window_offsets(window) > MAX_WINDOW_OFFSETS:
+            self.error("E305", f"a window may have at most {MAX_WINDOW_OFFSETS} 'before' — shorten this one", tok)
+            return None
+        if window_days(window) > MAX_WINDOW_DAYS:
+            self.error("E305", f"the window '{shorten(self.text(t), 40)}' reaches more than 100 years back", tok)
+            return None
+        return window
 
 
 # ---------------- the whole file ----------------

@@ -8,17 +8,28 @@ from . import nodes
 from .builtins import reserved_reason
 from .checker import ExprChecker, _kids, _toks
 from .errors import RuleError
-
-def _line_text(source: str, line: int) -> str:
-    lines = source.split("\n")
-    return lines[line - 1].strip() if 1 <= line <= len(lines) else ""
+from .limits import (MAX_MAGNITUDE_LOG10, MAX_METRIC_CHAIN, MAX_METRICS, MAX_RULES, file_terms, magnitude_log10,
+                     statement_shape)
+from .tree import walk
 
 
 def check_file(tree: Tree, source: str) -> tuple[nodes.RuleSet | None, list[RuleError], list[RuleError]]:
     """Check a parsed file; returns (rule set or None when there are errors, errors, warnings)."""
     errors: list[RuleError] = []
     err = lambda code, msg, tok: errors.append(RuleError.at(source, code, msg, *ExprChecker.pos(tok)))  # noqa
-    statements = [s for s in tree.children if isinstance(s, Tree)]
+    too_long = file_terms(tree, source)
+    if too_long:
+        return None, [too_long], []
+    lines = [line.strip() for line in source.split("\n")]
+    line_text = lambda n: lines[n - 1] if 1 <= n <= len(lines) else ""  # noqa: E731
+    statements = []
+    for s in tree.children:  # a statement too deep or too long is reported and not checked further
+        shape = statement_shape(_kids(s)[-1], source) if isinstance(s, Tree) and s.data != "otherwise_rule" else None
+        if shape is not None:
+            errors.append(shape)
+        elif isinstance(s, Tree):
+            statements.append(s)
+    _count_statements(statements, err)
     defs: dict[str, Tree] = {}
     for s in statements:
         if s.data != "metric_def":
@@ -48,7 +59,7 @@ def check_file(tree: Tree, source: str) -> tuple[nodes.RuleSet | None, list[Rule
             kind_tok = _toks(_kids(s)[0])[0]
             cond = checker.condition(_kids(s)[1], f"a {kind_tok} condition") if s.data == "when_rule" else None
             rule = nodes.Rule(str(kind_tok), str(_toks(s)[0]), cond, nodes.Pos(kind_tok.line, kind_tok.column),
-                              _line_text(source, kind_tok.line))
+                              line_text(kind_tok.line))
             rules[str(kind_tok)].append((rule, s.data == "otherwise_rule", cond is not None))
     errors += checker.errors
     order = _order_metrics(defs, deps, source, errors)
@@ -59,12 +70,55 @@ def check_file(tree: Tree, source: str) -> tuple[nodes.RuleSet | None, list[Rule
         return None, errors, warnings
     metrics = tuple(
         nodes.Metric(n, exprs[n], nodes.Pos(_toks(defs[n])[0].line, _toks(defs[n])[0].column),
-                     _line_text(source, _toks(defs[n])[0].line))
+                     line_text(_toks(defs[n])[0].line))
         for n in order
     )
+    _check_chains(metrics, deps, defs, err)
+    _check_magnitudes(metrics, [r for items in rules.values() for r, _, _ in items], source, errors)
+    if errors:
+        return None, errors, warnings
     ruleset = nodes.RuleSet(metrics, *(tuple(r for r, _, _ in rules[k]) for k in ("tier", "status", "tag")),
                             source=source, warnings=tuple(warnings))
     return ruleset, errors, warnings
+
+
+def _count_statements(statements: list[Tree], err) -> None:
+    """E404 at the first rule past its list's limit, E405 at the first metric past MAX_METRICS."""
+    seen = {"metric": 0, "tier": 0, "status": 0, "tag": 0}
+    for s in statements:
+        kind_tok = _toks(s)[0] if s.data == "metric_def" else _toks(_kids(s)[0])[0]
+        kind = str(kind_tok)
+        seen[kind] += 1
+        if kind == "metric" and seen[kind] == MAX_METRICS + 1:
+            err("E405", f"a file may define at most {MAX_METRICS} metrics — each is a column of the evaluation",
+                kind_tok)
+        elif kind != "metric" and seen[kind] == MAX_RULES[kind] + 1:
+            err("E404", f"a file may hold at most {MAX_RULES[kind]:,} {kind} rules", kind_tok)
+
+
+def _check_chains(metrics: tuple[nodes.Metric, ...], deps: dict[str, set[str]], defs: dict[str, Tree], err) -> None:
+    """E210 where metrics built on metrics get deeper than MAX_METRIC_CHAIN (each level is a step of the query)."""
+    level: dict[str, int] = {}
+    for m in metrics:  # dependency order
+        level[m.name] = 1 + max((level[d] for d in deps.get(m.name, ()) if d in level), default=0)
+        if level[m.name] == MAX_METRIC_CHAIN + 1:
+            err("E210", f"metric '{m.name}' is built on a chain of more than {MAX_METRIC_CHAIN} metrics — "
+                "compute it from fewer steps", _toks(defs[m.name])[1])
+
+
+def _check_magnitudes(metrics, rules, source: str, errors: list) -> None:
+    """E309 for a formula that could grow past what a number holds (see limits.magnitude_log10)."""
+    bounds: dict[str, float] = {}
+    statements = [(m.expr, m.pos, m.name) for m in metrics] + [(r.condition, r.pos, None) for r in rules]
+    for expr, pos, name in statements:
+        worst = max((magnitude_log10(x, bounds) for x in walk(expr) if type(x) in (nodes.Arith, nodes.Negate)),
+                    default=0.0)
+        if name is not None:
+            bounds[name] = magnitude_log10(expr, bounds)
+        if worst > MAX_MAGNITUDE_LOG10:
+            errors.append(RuleError.at(source, "E309", f"this formula can grow to about 1e{worst:.0f}, beyond what "
+                                       "a number can hold — use smaller numbers or fewer products", pos.line,
+                                       pos.column))
 
 
 def _order_metrics(defs: dict[str, Tree], deps: dict[str, set[str]], source: str, errors: list) -> list[str]:

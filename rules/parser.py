@@ -14,8 +14,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .errors import RuleError, RuleErrors, shorten
-
-MAX_NESTING = 50
+from .limits import MAX_NESTING, bad_characters
 
 STATEMENT_WORDS = ("metric", "tier", "status", "tag")
 
@@ -46,6 +45,9 @@ def lark_parser() -> Lark:
 
 def parse(source: str, start: str = "start") -> Tree:
     """Parse rule text (start="start") or one condition (start="condition"); raises RuleErrors (one error)."""
+    unreadable = bad_characters(source)
+    if unreadable:  # checked first: such a character could not even be shown in another error's snippet
+        raise RuleErrors(unreadable)
     text = source if source.endswith("\n") else source + "\n"
     try:
         return lark_parser().parse(text, start=start)

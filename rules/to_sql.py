@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
@@ -39,6 +40,9 @@ deliveries, interactions = Delivery.__table__, Interaction.__table__
 TABLES: dict[str, sa.Table] = {"order": orders, "complaint": complaints, "delivery": deliveries,
                                "interaction": interactions}
 
+
+# `/` as written, with the precedence of division (SQLAlchemy's own `/` on integers would add a cast)
+DIVIDE = operators.custom_op("/", precedence=operators._PRECEDENCE[operators.truediv])
 
 # ---------- bound values ----------
 
@@ -466,8 +470,8 @@ class SqlCompiler:
             return a - b
         if node.op == "*":
             return a * b
-        # a float divisor makes the division a float one; casting it, not the dividend, keeps `a / b / c` flat
-        return a.op("/")(sa.func.nullif(sa.cast(b, sa.Float), p_num(0)))
+        # a float divisor makes the division a float one (casting the dividend instead nests every `a / b / c`)
+        return a.operate(DIVIDE, sa.func.nullif(sa.cast(b, sa.Float), p_num(0)))
 
     def num_Negate(self, node: n.Negate) -> ColumnElement:
         return p_num(0) - self.num(node.operand)

@@ -7,6 +7,8 @@ Both ends are inclusive.
 - `Ny` is 12N months.
 - `A before B`: the window A ending the day before window B starts (`90d before 90d` ends on as_of - 90 days).
 - no window: everything up to and including as_of (start None).
+- a window reaching back before 0001-01-01 stops there (the checker keeps windows within 100 years, so this
+  only happens for an as_of in the first century; computing bounds never fails).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ def add_months(d: date, months: int) -> date:
     """`d` moved by whole calendar months; the day is clamped to the target month's last day."""
     index = d.year * 12 + (d.month - 1) + months
     year, month0 = divmod(index, 12)
+    if year < date.min.year:
+        return date.min
     last = calendar.monthrange(year, month0 + 1)[1]
     return date(year, month0 + 1, min(d.day, last))
 
@@ -40,14 +44,14 @@ def window_start(amount: int, unit: str, end: date) -> date:
     """First day of the window of `amount unit` that ends (inclusive) on `end`."""
     if amount <= 0:
         raise ValueError(f"a window must be at least one unit long, got {amount}{unit}")
-    if unit == "d":
-        return end - timedelta(days=amount - 1)
-    if unit == "w":
-        return end - timedelta(days=7 * amount - 1)
-    if unit == "m":
-        return add_months(end, -amount) + timedelta(days=1)
-    if unit == "y":
-        return add_months(end, -12 * amount) + timedelta(days=1)
+    if unit in ("d", "w"):
+        days = amount - 1 if unit == "d" else 7 * amount - 1
+        return end - timedelta(days=days) if (end - date.min).days >= days else date.min
+    if unit in ("m", "y"):
+        months = amount if unit == "m" else 12 * amount
+        if end.year * 12 + end.month - 1 - months < 12 * date.min.year:
+            return date.min
+        return add_months(end, -months) + timedelta(days=1)
     raise ValueError(f"unknown window unit {unit!r}")
 
 
@@ -55,7 +59,11 @@ def bounds(window: Window | None, as_of: date) -> Bounds:
     """Inclusive bounds of `window` evaluated on `as_of`; no window means everything up to as_of."""
     if window is None:
         return Bounds(None, as_of)
-    end = as_of if window.offset is None else bounds(window.offset, as_of).start - timedelta(days=1)
+    if window.offset is None:
+        end = as_of
+    else:
+        after = bounds(window.offset, as_of).start
+        end = after - timedelta(days=1) if after > date.min else date.min
     return Bounds(window_start(window.amount, window.unit, end), end)
 
 
