@@ -3,7 +3,8 @@
 - `value_summary(engine)`: per tier, customers, share of customers, revenue, profit, share of profit. Together these
   show the customer pyramid (few key customers, many small ones) and the inverted profit pyramid (the few bring most
   of the profit, and the bottom can destroy some of it). A total row is included.
-- `arpu_by_tier(engine, months, as_of)`: ARPU per calendar month and tier.
+- `arpu_by_tier(engine, months, as_of, include_current_month=)`: ARPU per calendar month and tier, each month
+  with the tiers in force at its end (domain.tiers_in_force); the incomplete month of as_of only when asked.
 - `top_customers(engine, by, region, sku, start=, end=, first=)`: the largest, most profitable or fastest-growing
   customers in a period, optionally for one region and/or one product.
 
@@ -19,6 +20,8 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from domain.models import CustomerEvaluation, Order
+from domain.tiers_in_force import tiers_in_force
 from rules.windows import add_months
 
 __all__ = ["TierValue", "ValueSummary", "value_summary", "TierArpu", "arpu_by_tier", "TopCustomer",
@@ -93,61 +96,78 @@ def value_summary(engine: Engine) -> ValueSummary:
 class TierArpu:
     month: date  # first day of the calendar month
     start: date  # first day counted (= month)
-    end: date  # last day counted: the month's last day, or as_of for the month of as_of
-    tier: str | None
-    customers: int  # customers currently in the tier (customer_evaluations), buying that month or not
+    end: date  # last day counted: the month's last day, or as_of for the (incomplete) month of as_of
+    tier: str | None  # the tier in force at `end`; None: no tier then (not evaluated, or no evaluation in force)
+    evaluation_as_of: date | None  # as_of of the evaluation in force at `end`; None when there was none
+    customers: int  # customers in that tier at `end`, buying that month or not
     revenue: float  # their order revenue in [start, end]
     arpu: float | None  # revenue / customers
 
 
-def month_bounds(months: int, as_of: date) -> list[tuple[date, date]]:
-    """The `months` calendar months ending with as_of's month, oldest first; the last one ends on as_of."""
+def month_bounds(months: int, as_of: date, *, include_current_month: bool = False) -> list[tuple[date, date]]:
+    """The `months` calendar months up to as_of, oldest first.
+
+    The month of as_of is complete when as_of is its last day; otherwise it is included (ending on as_of) only
+    when asked, and the months end with the one before."""
     if months < 1 or months > 240:
         raise ValueError(f"months must be between 1 and 240, got {months}")
     first = as_of.replace(day=1)
+    complete = add_months(first, 1) - timedelta(days=1) == as_of
+    last = first if complete or include_current_month else add_months(first, -1)
     out = []
     for back in range(months - 1, -1, -1):
-        start = add_months(first, -back)
+        start = add_months(last, -back)
         end = min(add_months(start, 1) - timedelta(days=1), as_of)
         out.append((start, end))
     return out
 
 
-def arpu_by_tier(engine: Engine, months: int, as_of: date) -> list[TierArpu]:
+def _as_date(v) -> date | None:
+    return date.fromisoformat(v) if isinstance(v, str) else v
+
+
+def arpu_by_tier(engine: Engine, months: int, as_of: date, *, include_current_month: bool = False
+                 ) -> list[TierArpu]:
     """ARPU = revenue of the tier's customers in the month / number of customers in the tier.
 
-    Tier membership is the current one (customer_evaluations): the question answered is "what does an average
-    customer of today's key tier bring per month", over the last `months` calendar months up to as_of. Every
-    customer of the tier counts in the denominator, whether or not it ordered that month. One pass over orders,
-    one column per month (conditional aggregation), grouped by customer, joined to the evaluations on customer id."""
-    bounds = month_bounds(months, as_of)
-    params: dict[str, date] = {"lo": bounds[0][0], "hi": bounds[-1][1]}
-    cols = []
-    for i, (s, e) in enumerate(bounds):
-        params[f"s{i}"], params[f"e{i}"] = s, e
-        cols.append(f"SUM(CASE WHEN ordered_at BETWEEN :s{i} AND :e{i} THEN amount ELSE 0 END) AS m{i}")
-    sums = ", ".join(f"SUM(COALESCE(o.m{i}, 0)) AS m{i}" for i in range(len(bounds)))
-    sql = f"""
-WITH o AS (
-    SELECT customer_id, {", ".join(cols)}
-    FROM orders WHERE ordered_at BETWEEN :lo AND :hi
-    GROUP BY customer_id
-)
-SELECT e.tier AS tier, MIN(e.tier_line) AS tier_line, COUNT(*) AS customers, {sums}
-FROM customer_evaluations e
-LEFT JOIN o ON o.customer_id = e.customer_id
-GROUP BY e.tier
-"""
-    stmt = sa.text(sql).bindparams(*(sa.bindparam(k, type_=sa.Date) for k in params))
+    Each month uses the tiers in force at its last counted day (domain.tiers_in_force): a customer that moved
+    from "key" to "general" in June counts as "key" in May. Every customer of the tier counts in the denominator,
+    whether or not it ordered that month. Customers without a tier then (created after the evaluation in force,
+    or every customer of a month before the first evaluation) form the tier None row. One pass over orders with
+    one column per month (conditional aggregation), grouped by customer, joined to each month's tiers on customer
+    id."""
+    bounds = month_bounds(months, as_of, include_current_month=include_current_month)
+    orders = Order.__table__
+    amount_in = [sa.func.sum(sa.case((orders.c.ordered_at.between(sa.literal(s, sa.Date), sa.literal(e, sa.Date)),
+                                      orders.c.amount), else_=0.0)).label(f"m{i}")
+                 for i, (s, e) in enumerate(bounds)]
+    spent = (sa.select(orders.c.customer_id, *amount_in)
+             .where(orders.c.ordered_at.between(sa.literal(bounds[0][0], sa.Date), sa.literal(bounds[-1][1], sa.Date)))
+             .group_by(orders.c.customer_id).cte("spent"))
+    per_month = []
+    for i, (_s, e) in enumerate(bounds):
+        t = tiers_in_force(e).subquery(f"t{i}")
+        per_month.append(
+            sa.select(sa.literal(i).label("month_index"), t.c.tier, t.c.evaluation_as_of,
+                      sa.func.count().label("customers"),
+                      sa.func.sum(sa.func.coalesce(spent.c[f"m{i}"], 0.0)).label("revenue"))
+            .select_from(t.outerjoin(spent, spent.c.customer_id == t.c.customer_id))
+            .group_by(t.c.tier, t.c.evaluation_as_of))
+    evals = CustomerEvaluation.__table__
     with engine.connect() as conn:
-        rows = conn.execute(stmt, params).mappings().all()
-    rows = sorted(rows, key=lambda r: (r["tier"] is None,
-                                       r["tier_line"] if r["tier_line"] is not None else 1 << 30, r["tier"] or ""))
+        rows = conn.execute(sa.union_all(*per_month)).mappings().all()
+        lines = {r.tier: r.line for r in conn.execute(
+            sa.select(evals.c.tier, sa.func.min(evals.c.tier_line).label("line")).group_by(evals.c.tier))}
+
+    def order(r) -> tuple:  # month, then the rule order of today's tiers, tiers no longer in use, no tier last
+        line = lines.get(r["tier"])
+        return (r["month_index"], r["tier"] is None, line is None, line or 0, r["tier"] or "")
+
     out = []
-    for i, (s, e) in enumerate(bounds):
-        for r in rows:
-            n, rev = int(r["customers"]), float(r[f"m{i}"] or 0.0)
-            out.append(TierArpu(s, s, e, r["tier"], n, rev, rev / n if n else None))
+    for r in sorted(rows, key=order):
+        s, e = bounds[int(r["month_index"])]
+        n, rev = int(r["customers"]), float(r["revenue"] or 0.0)
+        out.append(TierArpu(s, s, e, r["tier"], _as_date(r["evaluation_as_of"]), n, rev, rev / n if n else None))
     return out
 
 

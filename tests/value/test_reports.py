@@ -8,11 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from domain.models import (Complaint, Customer, CustomerEvaluation, EvaluationRun, Interaction, Order, OrderLine,
-                           Product, utcnow)
+                           Product, TierChange, utcnow)
 from domain.value.batch import run_value_batch
 from domain.value.reports import arpu_by_tier, month_bounds, top_customers, value_summary
 
 AS_OF = date(2025, 6, 30)
+MAY_RUN = date(2025, 5, 31)
 D = date.fromisoformat
 REGION = {1: "east", 2: "east", 3: "west", 4: "west", 5: "east"}
 TIER = {1: ("key", 10), 2: ("key", 10), 3: ("general", 12), 4: ("maintain", 13)}  # 5 has no evaluation
@@ -50,12 +51,18 @@ def base(engine):
                                                    "opened_at": D("2025-05-21"), "cost": 100.0})
         c.execute(sa.insert(Interaction.__table__), {"id": 1, "external_id": "I1", "customer_id": 4,
                                                      "occurred_at": D("2025-06-02"), "kind": "call", "cost": 10.0})
-        c.execute(sa.insert(EvaluationRun.__table__), {"id": 1, "rules_checksum": "x", "as_of": AS_OF,
-                                                       "started_at": utcnow(), "customer_count": 4,
-                                                       "cutoffs": {}})
+        # two runs: at the end of May customer 2 was "general" and 3 "key"; the June run moved them
+        c.execute(sa.insert(EvaluationRun.__table__), [
+            {"id": run_id, "rules_checksum": "x", "as_of": day, "started_at": utcnow(), "customer_count": 4,
+             "cutoffs": {}} for run_id, day in ((1, MAY_RUN), (2, AS_OF))])
         c.execute(sa.insert(CustomerEvaluation.__table__), [
-            {"customer_id": i, "run_id": 1, "as_of": AS_OF, "tier": t, "tier_line": line, "status": "active",
+            {"customer_id": i, "run_id": 2, "as_of": AS_OF, "tier": t, "tier_line": line, "status": "active",
              "status_line": 20, "tags": [], "metrics": {}} for i, (t, line) in TIER.items()])
+        c.execute(sa.insert(TierChange.__table__), [
+            {"customer_id": 2, "run_id": 2, "as_of": AS_OF, "kind": "tier", "old_value": "general",
+             "new_value": "key"},
+            {"customer_id": 3, "run_id": 2, "as_of": AS_OF, "kind": "tier", "old_value": "key",
+             "new_value": "general"}])
     return engine
 
 
@@ -82,21 +89,40 @@ def test_value_summary_empty(engine):
     assert s.tiers == [] and s.total.customers == 0 and s.total.profit is None and s.as_of is None
 
 
-def test_arpu_by_tier(base):
-    assert month_bounds(2, AS_OF) == [(D("2025-05-01"), D("2025-05-31")), (D("2025-06-01"), AS_OF)]
+def test_month_bounds_leave_out_the_incomplete_month_unless_asked():
+    assert month_bounds(2, AS_OF) == [(D("2025-05-01"), D("2025-05-31")), (D("2025-06-01"), AS_OF)]  # complete
     assert month_bounds(3, D("2025-03-31"))[0] == (D("2025-01-01"), D("2025-01-31"))
-    got = {(a.month, a.tier): (a.customers, a.revenue, a.arpu) for a in arpu_by_tier(base, 2, AS_OF)}
+    assert month_bounds(2, D("2025-06-01")) == [(D("2025-04-01"), D("2025-04-30")), (D("2025-05-01"), D("2025-05-31"))]
+    assert month_bounds(2, D("2025-06-01"), include_current_month=True) == [
+        (D("2025-05-01"), D("2025-05-31")), (D("2025-06-01"), D("2025-06-01"))]
+
+
+def test_arpu_by_tier_uses_the_tiers_in_force_each_month(base):
+    got = {(a.month, a.tier): (a.customers, a.revenue, a.arpu, a.evaluation_as_of)
+           for a in arpu_by_tier(base, 3, AS_OF)}
+    april, may, june = D("2025-04-01"), D("2025-05-01"), D("2025-06-01")
     assert got == {
-        (D("2025-05-01"), "key"): (2, 500.0, 250.0), (D("2025-06-01"), "key"): (2, 1300.0, 650.0),
-        (D("2025-05-01"), "general"): (1, 200.0, 200.0), (D("2025-06-01"), "general"): (1, 0.0, 0.0),
-        (D("2025-05-01"), "maintain"): (1, 0.0, 0.0), (D("2025-06-01"), "maintain"): (1, 0.0, 0.0),
+        # before the first evaluation nobody had a tier: every customer in the tier None row, and it says so
+        (april, None): (5, 0.0, 0.0, None),
+        # May with the May run's tiers: 3 was still "key" (its 200 counts there), 2 still "general"
+        (may, "key"): (2, 700.0, 350.0, MAY_RUN), (may, "general"): (1, 0.0, 0.0, MAY_RUN),
+        (may, "maintain"): (1, 0.0, 0.0, MAY_RUN), (may, None): (1, 0.0, 0.0, MAY_RUN),
+        # June with June's: 2 moved up to "key", 3 down to "general"; 5 was never evaluated
+        (june, "key"): (2, 1300.0, 650.0, AS_OF), (june, "general"): (1, 0.0, 0.0, AS_OF),
+        (june, "maintain"): (1, 0.0, 0.0, AS_OF), (june, None): (1, 50.0, 50.0, AS_OF),
     }
-    # the month of as_of ends on as_of: customer 2's order of 2025-06-15 is not in it yet
-    mid = {(a.month, a.tier): a.arpu for a in arpu_by_tier(base, 1, D("2025-06-12"))}
-    assert mid == {(D("2025-06-01"), "key"): 500.0, (D("2025-06-01"), "general"): 0.0,
-                   (D("2025-06-01"), "maintain"): 0.0}
+    rows = arpu_by_tier(base, 1, AS_OF)
+    assert [r.tier for r in rows] == ["key", "general", "maintain", None]  # rule order, no tier last
     with pytest.raises(ValueError):
         arpu_by_tier(base, 0, AS_OF)
+
+
+def test_arpu_includes_the_incomplete_month_only_when_asked(base):
+    day = D("2025-06-12")
+    assert {a.month for a in arpu_by_tier(base, 1, day)} == {D("2025-05-01")}
+    current = {a.tier: (a.end, a.arpu) for a in arpu_by_tier(base, 1, day, include_current_month=True)}
+    # June 1-12 with the tiers in force on the 12th (the May run): 1's order of the 10th, not 2's of the 15th
+    assert current == {"key": (day, 500.0), "general": (day, 0.0), "maintain": (day, 0.0), None: (day, 50.0)}
 
 
 def test_top_customers(base):
