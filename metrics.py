@@ -6,6 +6,7 @@ import time
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -49,9 +50,12 @@ class Metrics:
 
         return measured
 
-    async def endpoint(self, _: Request) -> Response:
+    def _count_base(self) -> None:
         with self.engine.connect() as conn:
             self.customers.set(conn.execute(sa.text("select count(*) from customers")).scalar_one())
             self.evaluated.set(conn.execute(sa.text("select count(*) from customer_evaluations")).scalar_one())
             self.changes.set(conn.execute(sa.text("select count(*) from tier_changes")).scalar_one())
+
+    async def endpoint(self, _: Request) -> Response:
+        await run_in_threadpool(self._count_base)  # database calls never run on the event loop
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

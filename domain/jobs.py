@@ -95,16 +95,28 @@ def page(engine: Engine, first: int, before_id: Optional[int] = None) -> tuple[l
     return [_job(r) for r in rows], total
 
 
+def _refuse_if_busy(conn: Connection) -> None:
+    running = conn.execute(sa.select(jobs_t.c.id, jobs_t.c.kind).where(jobs_t.c.slot == EVALUATION_SLOT)).first()
+    if running is not None:
+        raise JobConflict(f"job {running.id} ({running.kind}) is evaluating the base; wait until it ends "
+                          f"(query job(id: {running.id})), then try again")
+
+
 def _claim(conn: Connection, kind: str, rule_set_id: int, as_of: date, by: Optional[str]) -> int:
     try:
         with conn.begin_nested():
             return conn.execute(jobs_t.insert().values(
                 kind=kind, state="queued", slot=EVALUATION_SLOT, rule_set_id=rule_set_id, as_of=as_of,
                 requested_by=by, created_at=utcnow(), done=0).returning(jobs_t.c.id)).scalar_one()
-    except IntegrityError:
-        running = conn.execute(sa.select(jobs_t.c.id, jobs_t.c.kind).where(jobs_t.c.slot == EVALUATION_SLOT)).first()
-        what = f"job {running.id} ({running.kind})" if running else "another job"
-        raise JobConflict(f"{what} is evaluating the base; wait until it ends, then try again") from None
+    except IntegrityError:  # another process claimed the slot between our check and this insert
+        _refuse_if_busy(conn)
+        raise
+
+
+def _check_free(engine: Engine) -> None:
+    """Refuses before writing: on SQLite a write would wait for the running evaluation's lock."""
+    with engine.connect() as conn:
+        _refuse_if_busy(conn)
 
 
 def start_publish(engine: Engine, source: str, *, by: Optional[str], as_of: Optional[date] = None,
@@ -112,6 +124,7 @@ def start_publish(engine: Engine, source: str, *, by: Optional[str], as_of: Opti
     """Checks the text (raises RuleErrors), stores it as the next (inactive) version and starts the job that
     evaluates the base with it and makes it active. Refused with JobConflict while another job runs."""
     compile_rules(source)
+    _check_free(engine)
     day = data_today(engine, as_of)
     with engine.begin() as conn:
         version = rulesets.store(conn, source, by=by, name=name)
@@ -123,6 +136,7 @@ def start_rollback(engine: Engine, version: int, *, by: Optional[str], as_of: Op
                    name: str = "default") -> tuple[rulesets.Version, Job]:
     """Starts the job that evaluates the base with an earlier version and makes it active again."""
     earlier = rulesets.find(engine, version, name)
+    _check_free(engine)
     day = data_today(engine, as_of)
     with engine.begin() as conn:
         job_id = _claim(conn, "rollback", earlier.id, day, by)
