@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ MAX_AMOUNT = 1e12  # money: prices, costs, and a line's quantity x price
 MAX_QUANTITY = 1e9
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 MAX_TEXT = 10_000  # free text without a column length (notes, custom attributes)
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MULTILINE_COLUMNS = {"note"}  # the only column whose quoted value may hold a line break
 
 
@@ -85,8 +87,8 @@ def _canonical(header: list[str], file: str) -> tuple[list[str], list[str]]:
         column = "attr." + name[5:] if name.lower().startswith("attr.") else aliases.get(name.lower(), name.lower())
         if column and column.lower() in seen:
             first_at, first = seen[column.lower()]
-            same = "repeats" if first.lower() == name.lower() else f"means the same as {first!r}"
-            repeats.append(f"column {position} {name!r} {same} (column {first_at})")
+            same = f"repeats column {first_at}" if first == name else f"means the same as {first!r} (column {first_at})"
+            repeats.append(f"column {position} {name!r} {same}")
         seen.setdefault(column.lower(), (position, name))
         out.append(column)
     return out, repeats
@@ -159,9 +161,9 @@ class Row:
             return None
         value = None
         try:
-            if len(raw) == 10:
-                value = datetime.strptime(raw, "%Y-%m-%d").date()
-            elif len(raw) > 10 and raw[10] in "T ":
+            if ISO_DAY.fullmatch(raw):
+                value = date(int(raw[:4]), int(raw[5:7]), int(raw[8:]))
+            elif ISO_DAY.fullmatch(raw[:10]) and raw[10:11] in ("T", " "):
                 # exports often carry a time: the business day is the date as written (no time-zone shift)
                 value = datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
         except ValueError:
@@ -261,7 +263,9 @@ class CsvFile:
                 return
             except csv.Error as exc:
                 end = f" (the record starting here runs to line {reader.line_num})" if reader.line_num > start else ""
-                self.problem(start, f"not readable as CSV: {exc}{end}; a stray quote?", whole_file=True)
+                reason = (f"a field is longer than {csv.field_size_limit():,} characters"
+                          if "field limit" in str(exc) else f"not readable as CSV: {exc}")
+                self.problem(start, f"{reason}{end}; a stray quote?", whole_file=True)
                 return
             if reader.line_num == last_line:
                 self.problem(start, "the last line does not end with a line break: the file may be cut short "
