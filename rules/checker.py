@@ -83,8 +83,11 @@ class ExprChecker:
         """`node` (a ranking or an aggregate, each a column of the query), refused past the limit of its kind."""
         seen = self.distinct[kind]
         if node not in seen and len(seen) >= limit:
-            return self.error("E406", f"the rules use more than {limit} different {kind}s — each is a column "
-                              "of the evaluation; share them through metrics", where)
+            if len(seen) == limit:  # said once, where the limit is crossed
+                seen.add(None)
+                return self.error("E406", f"the rules use more than {limit} different {kind}s — each is a column "
+                                  "of the evaluation; share them through metrics", where)
+            return None, ERR
         seen.add(node)
         return node, (BOOL if kind == "ranking" or type(node) is nodes.NoRecord else NUM)
 

@@ -116,6 +116,15 @@ class CollateC(_Custom):
     type = sa.String()
 
 
+def _const(value: str | int) -> ColumnElement:
+    """One of our own constants written into the SQL (JSON type names, patterns): not a value from the rules, and
+    binding it would spend a dozen of the statement's parameters on every use of an attribute."""
+    if isinstance(value, int):
+        return sa.literal_column(str(value), sa.Integer)
+    assert "'" not in value
+    return sa.literal_column(f"'{value}'", sa.String)
+
+
 def _sqlite_path(name: str) -> ColumnElement:
     return sa.literal('$."' + name.replace('"', '\\"') + '"', sa.String)
 
@@ -124,7 +133,7 @@ def _sqlite_path(name: str) -> ColumnElement:
 def _attr_text_sqlite(el, compiler, **kw):
     col, name = el.args
     path = _sqlite_path(name)
-    expr = sa.case((sa.func.json_type(col, path) == sa.literal("text"), sa.func.json_extract(col, path)))
+    expr = sa.case((sa.func.json_type(col, path) == _const("text"), sa.func.json_extract(col, path)))
     return compiler.process(expr, **kw)
 
 
@@ -132,7 +141,7 @@ def _attr_text_sqlite(el, compiler, **kw):
 def _attr_text_pg(el, compiler, **kw):
     col, name = el.args
     key = sa.cast(sa.literal(name), sa.Text)
-    expr = sa.case((sa.func.json_typeof(col.op("->")(key)) == sa.literal("string"), col.op("->>")(key)))
+    expr = sa.case((sa.func.json_typeof(col.op("->")(key)) == _const("string"), col.op("->>")(key)))
     return compiler.process(expr, **kw)
 
 
@@ -142,18 +151,18 @@ def _attr_number_sqlite(el, compiler, **kw):
     path = _sqlite_path(name)
     jtype = sa.func.json_type(col, path)
     raw = sa.func.json_extract(col, path)
-    first = sa.func.substr(raw, 1, 1)
-    body = sa.case((first.in_([sa.literal("+"), sa.literal("-")]), sa.func.substr(raw, 2)), else_=raw)
+    first = sa.func.substr(raw, _const(1), _const(1))
+    body = sa.case((first.in_([_const("+"), _const("-")]), sa.func.substr(raw, _const(2))), else_=raw)
     numeric_text = sa.and_(
-        body != sa.literal(""),
-        body.op("NOT GLOB")(sa.literal("*[^0-9.]*")),
-        body.op("NOT GLOB")(sa.literal("*.*.*")),
-        body.op("NOT GLOB")(sa.literal(".*")),
-        body.op("NOT GLOB")(sa.literal("*.")),
+        body != _const(""),
+        body.op("NOT GLOB")(_const("*[^0-9.]*")),
+        body.op("NOT GLOB")(_const("*.*.*")),
+        body.op("NOT GLOB")(_const(".*")),
+        body.op("NOT GLOB")(_const("*.")),
     )
     expr = sa.case(
-        (jtype.in_([sa.literal("integer"), sa.literal("real")]), sa.cast(raw, sa.Float)),
-        (sa.and_(jtype == sa.literal("text"), numeric_text), sa.cast(raw, sa.Float)),
+        (jtype.in_([_const("integer"), _const("real")]), sa.cast(raw, sa.Float)),
+        (sa.and_(jtype == _const("text"), numeric_text), sa.cast(raw, sa.Float)),
     )
     return compiler.process(expr, **kw)
 
@@ -165,8 +174,8 @@ def _attr_number_pg(el, compiler, **kw):
     jtype = sa.func.json_typeof(col.op("->")(key))
     text = col.op("->>")(key)
     expr = sa.case(
-        (jtype == sa.literal("number"), sa.cast(text, sa.Float)),
-        (sa.and_(jtype == sa.literal("string"), text.op("~")(sa.literal(r"^[+-]?[0-9]+(\.[0-9]+)?$"))),
+        (jtype == _const("number"), sa.cast(text, sa.Float)),
+        (sa.and_(jtype == _const("string"), text.op("~")(_const(r"^[+-]?[0-9]+(\.[0-9]+)?$"))),
          sa.cast(text, sa.Float)),
     )
     return compiler.process(expr, **kw)
@@ -313,20 +322,25 @@ class SqlCompiler:
                     col = f"metric_{len(self.metric_cols)}"
                     new_cols.append(self.num(self.ruleset.metric(name).expr).label(col))
                     self.metric_cols[name] = col
-            layer = sa.select(*layer.c, *new_cols).select_from(layer).cte(f"metrics_{lvl}")
+            # MATERIALIZED: inlined, each use of a metric would copy its formula (m2 = m1 + m1, m3 = m2 + m2 ...:
+            # exponential in the chain's length)
+            layer = sa.select(*layer.c, *new_cols).select_from(layer).cte(f"metrics_{lvl}").prefix_with("MATERIALIZED")
         # ranks
         ranks = [(rank_key(r), r) for r in rank_nodes(exprs)]
         if ranks:
             self.cols = layer.c
-            extra = []
+            values = []
             shared: dict[tuple, int] = {}  # (operand, direction) -> index of its window columns
             for i, (key, r) in enumerate(ranks):
-                if (r.operand, r.direction) in shared:
-                    continue
-                shared[(r.operand, r.direction)] = i
-                x = self.num(r.operand)
-                order = x.desc() if r.direction == "top" else x.asc()
-                extra.append(x.label(f"rank_value_{i}"))
+                if (r.operand, r.direction) not in shared:
+                    shared[(r.operand, r.direction)] = i
+                    values.append(self.num(r.operand).label(f"rank_value_{i}"))
+            # each value once, as a column, then its window functions (not the formula three times over)
+            layer = sa.select(*layer.c, *values).select_from(layer).cte("rank_values")
+            extra = []
+            for (_operand, direction), i in shared.items():
+                x = layer.c[f"rank_value_{i}"]
+                order = x.desc() if direction == "top" else x.asc()
                 extra.append(sa.func.count().over(partition_by=x.is_(None), order_by=order).label(f"rank_count_{i}"))
                 extra.append(sa.func.count(x).over().label(f"rank_known_{i}"))
             layer = sa.select(*layer.c, *extra).select_from(layer).cte("ranked")
