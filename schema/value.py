@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from domain.value import bgnbd, mbgnbd
+from domain.value import runs as value_runs
 from domain.value.reports import arpu_by_tier, top_customers, value_summary
 from schema.dates import checked_date
 from schema.permissions import Public
@@ -35,6 +36,13 @@ class Rfm:
     recency_days: Optional[float]
     frequency: int
     monetary: Optional[float]
+
+
+@strawberry.enum(description="Whether the lifetime model (P(alive), expected orders, spend, CLV) was available.")
+class ModelStatus(enum.Enum):
+    FITTED = value_runs.FITTED
+    NOT_FITTED = value_runs.NOT_FITTED
+    NO_RUN = value_runs.NO_RUN
 
 
 @strawberry.type(description="Value scores from the last value run (`tiergraph evaluate`), as of `asOf`.")
@@ -61,8 +69,21 @@ class CustomerValue:
     group_revenue_12m: Optional[float] = strawberry.field(
         description="Revenue of this account and its whole hierarchy below (null likewise).")
     group_profit_12m: Optional[float]
-    run_id: strawberry.Private[Optional[int]]
+    run_id: strawberry.Private[Optional[int]]  # the value run whose lifetime model these scores use
     inputs: strawberry.Private[tuple]
+
+    async def _model(self, info: Info) -> tuple[str, Optional[str]]:
+        run = await ctx(info).loaders.value_run_by_id.load(self.run_id) if self.run_id is not None else None
+        return value_runs.model_status(run, self.as_of, self.inputs[0] is not None)
+
+    @strawberry.field(description="FITTED when a lifetime model fitted as of `asOf` or earlier was applied.")
+    async def model_status(self, info: Info) -> ModelStatus:
+        return ModelStatus((await self._model(info))[0])
+
+    @strawberry.field(description="Why clv / pAlive / expectedSpend are null (no value run, no model fitted and "
+                                  "why, no order yet, ...); null when they are known.")
+    async def model_unavailable_reason(self, info: Info) -> Optional[str]:
+        return (await self._model(info))[1]
 
     @strawberry.field(description="True when profit after cost to serve is below zero.")
     def negative_value(self) -> bool:
@@ -127,14 +148,20 @@ async def customer_value(info: Info, customer_id: int, as_of: Optional[date]) ->
 
 
 def values_now(engine, keys: list[tuple[int, date]]) -> list[CustomerValue]:
-    """Scores for (customer, as_of) pairs computed on the spot; the records of all of them load in one go."""
+    """Scores for (customer, as_of) pairs computed on the spot. Per date asked (one per query, as a rule), the
+    records known on it load in one go and the lifetime model is the one fitted as of it or earlier."""
     from domain.records import load_all_records
     from domain.value.one_customer import value_as_of
 
-    run = _latest_value_run(engine)
-    fit, run_id = (run.fit, run.id) if run is not None else (None, None)
-    records = load_all_records(engine, sorted({cid for cid, _ in keys}))
-    return [CustomerValue.from_one(value_as_of(records[cid], as_of, fit), run_id) for cid, as_of in keys]
+    found: dict[tuple[int, date], CustomerValue] = {}
+    for as_of in sorted({d for _, d in keys}):
+        ids = sorted({cid for cid, d in keys if d == as_of})
+        run = value_runs.model_run_on(engine, as_of)
+        fit, run_id = (run.fit, run.id) if run is not None else (None, None)
+        records = load_all_records(engine, ids, as_of)
+        for cid in ids:
+            found[(cid, as_of)] = CustomerValue.from_one(value_as_of(records[cid], as_of, fit), run_id)
+    return [found[k] for k in keys]
 
 
 @strawberry.type(description="One tier's customers, revenue and profit (12 months) and their shares of the base.")
@@ -148,13 +175,20 @@ class TierValue:
     as_of: Optional[date]
 
 
-@strawberry.type
+@strawberry.type(description="One month's revenue per customer of one tier, with the tiers in force that month.")
 class TierArpu:
     month: date
-    tier: Optional[str]
+    last_day: date = strawberry.field(description="Last day counted: the month's end, or asOf for the current "
+                                                  "month.")
+    tier: Optional[str] = strawberry.field(description="The tier in force on lastDay; null: no tier then "
+                                                       "(not yet evaluated, or no evaluation in force).")
+    evaluation_as_of: Optional[date] = strawberry.field(description="as_of of the evaluation in force on lastDay "
+                                                                    "(whose tiers are used); null when none was.")
     customers: int
     revenue: float
     arpu: Optional[float]
+    as_of: date = strawberry.field(description="The date the months end at: the one asked, else the latest "
+                                               "evaluation's as_of.")
 
 
 @strawberry.enum
@@ -174,6 +208,10 @@ class TopCustomer:
     previous_revenue: float = strawberry.field(description="Revenue in the same-length period just before.")
     growth: Optional[float]
     profit: Optional[float]
+    from_: date = strawberry.field(name="from", description="First day of the period (the one asked, else 90 days "
+                                                            "to `to`).")
+    to: date = strawberry.field(description="Last day of the period: the one asked, else the latest evaluation's "
+                                            "as_of.")
     row_id: strawberry.Private[int]
 
     @strawberry.field
@@ -189,6 +227,10 @@ class ValueModel:
     as_of: date
     model: str
     customers: int
+    status: ModelStatus = strawberry.field(description="FITTED, or NOT_FITTED with the reason.")
+    reason: Optional[str] = strawberry.field(description="Why no model was fitted (too few repeat buyers, ...).")
+    notes: list[str] = strawberry.field(description="Warnings about the fit (convergence, parameters at the edge "
+                                                    "of the search range, spend model, ...).")
     fit: JSON
 
 
@@ -210,13 +252,16 @@ class ValueQueries:
 
     @strawberry.field(description="Average revenue per customer per calendar month and tier.",
                       permission_classes=[Public])
-    async def arpu(self, info: Info, months: int = 12, as_of: Optional[date] = None) -> list[TierArpu]:
+    async def arpu(self, info: Info, months: int = 12, as_of: Optional[date] = None,
+                   include_current_month: Annotated[bool, strawberry.argument(
+                       description="Also the incomplete month of asOf, up to asOf.")] = False) -> list[TierArpu]:
         if not 1 <= months <= 120:
             raise UserError("BAD_ARGUMENT", f"'months' must be between 1 and 120, got {months}")
         c = ctx(info)
-        rows = await c.loaders.run(arpu_by_tier, c.engine, months, checked_date(as_of) or date.today())
-        return [TierArpu(month=r.month, tier=r.tier, customers=r.customers, revenue=r.revenue, arpu=r.arpu)
-                for r in rows]
+        day = checked_date(as_of) or await c.loaders.data_today()
+        rows = await c.loaders.run(arpu_by_tier, c.engine, months, day, include_current_month=include_current_month)
+        return [TierArpu(month=r.month, last_day=r.end, tier=r.tier, evaluation_as_of=r.evaluation_as_of,
+                         customers=r.customers, revenue=r.revenue, arpu=r.arpu, as_of=day) for r in rows]
 
     @strawberry.field(description="Largest and fastest-growing customers in a period, by region and product.",
                       permission_classes=[Public])
@@ -226,7 +271,7 @@ class ValueQueries:
                             to: Optional[date] = None, first: int = 20) -> list[TopCustomer]:
         if not 1 <= first <= MAX_TOP:
             raise UserError("BAD_ARGUMENT", f"'first' must be between 1 and {MAX_TOP}, got {first}")
-        end = checked_date(to, "to") or date.today()
+        end = checked_date(to, "to") or await ctx(info).loaders.data_today()
         start = checked_date(from_, "from") or end - timedelta(days=89)
         if end < start:
             raise UserError("BAD_ARGUMENT", f"'to' ({end}) is before 'from' ({start})")
@@ -235,23 +280,19 @@ class ValueQueries:
                                    first=first)
         return [TopCustomer(id=strawberry.ID(str(GlobalID("Customer", r.external_id))), external_id=r.external_id,
                             name=r.name, region=r.region, revenue=r.revenue, previous_revenue=r.previous_revenue,
-                            growth=r.growth, profit=r.profit, row_id=r.customer_id) for r in rows]
+                            growth=r.growth, profit=r.profit, from_=start, to=end, row_id=r.customer_id)
+                for r in rows]
 
     @strawberry.field(description="The lifetime-value model of the last value run, so users can judge its fit.",
                       permission_classes=[Public])
     async def value_model(self, info: Info) -> Optional[ValueModel]:
         c = ctx(info)
-        run = await c.loaders.run(_latest_value_run, c.engine)
+        run = await c.loaders.run(value_runs.latest_value_run, c.engine)
         if run is None:
             return None
-        return ValueModel(as_of=run.as_of, model=run.model, customers=run.customer_count, fit=run.fit)
-
-
-def _latest_value_run(engine):
-    import sqlalchemy as sa
-
-    from domain.models import ValueRun
-
-    t = ValueRun.__table__
-    with engine.connect() as conn:
-        return conn.execute(sa.select(t).where(t.c.finished_at.is_not(None)).order_by(t.c.id.desc()).limit(1)).first()
+        fit = run.fit or {}
+        fitted = fit.get("status") == "fitted"
+        return ValueModel(as_of=run.as_of, model=run.model, customers=run.customer_count,
+                          status=ModelStatus.FITTED if fitted else ModelStatus.NOT_FITTED,
+                          reason=None if fitted else fit.get("reason"), notes=[str(n) for n in fit.get("notes", [])],
+                          fit=fit)
