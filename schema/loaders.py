@@ -4,6 +4,7 @@ The database driver is synchronous, so each batch runs in a worker thread and ne
 """
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -78,11 +79,11 @@ class Loaders:
 
     async def data_today(self) -> date:
         """The data's "now" (domain.data_date.data_today), read off the loop once per request."""
-        if getattr(self, "_data_today", None) is None:
+        if getattr(self, "_data_today", None) is None:  # one shared task: concurrent fields wait for one query
             from domain.data_date import data_today
 
-            self._data_today = await self.run(data_today, self.engine)
-        return self._data_today
+            self._data_today = asyncio.ensure_future(self.run(data_today, self.engine))
+        return await self._data_today
 
     def _select(self, stmt: sa.Select) -> list[Row]:
         with self.engine.connect() as conn:
