@@ -133,9 +133,15 @@ def _evaluate(engine, settings: Settings, as_of: date | None, *, show: bool = Tr
         run = run_batch(engine, ruleset, as_of, rule_set_id=version.id,
                         progress=lambda done, total: bar.update(task, completed=done, total=total))
     fit = value_run.fit or {}
-    model_note = (f"{fit.get('model')} fitted on {fit.get('customers')} customers"
-                  if fit.get("status") == "fitted" else f"lifetime model not fitted: {fit.get('reason')}")
-    console.print(f"scored {value_run.customer_count} customers ({model_note})")
+    if fit.get("status") == "fitted":
+        console.print(f"scored {value_run.customer_count} customers ({fit.get('model')} fitted on "
+                      f"{fit.get('customers')} customers)", markup=False)
+        for note in fit.get("notes") or []:  # the fit's warnings, also in valueModel { notes }
+            console.print(f"  lifetime model note: {note}", markup=False, highlight=False)
+    else:  # said plainly: P(alive) and CLV are null for every customer until a model is fitted
+        console.print(f"scored {value_run.customer_count} customers; lifetime model not fitted: {fit.get('reason')} "
+                      "-- P(alive), expected orders, expected spend and CLV are unknown", style="yellow",
+                      markup=False, highlight=False)
     console.print(f"evaluated {run.customer_count} customers as of {as_of} with rule set version {version.version}")
     if not show:
         return 0
