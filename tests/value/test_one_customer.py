@@ -60,3 +60,19 @@ def test_year_to_date_windows():
     assert w.ytd == Bounds(date(2024, 1, 1), date(2024, 2, 29))
     assert w.ytd_prev == Bounds(date(2023, 1, 1), date(2023, 2, 28))  # no 29 February in 2023
     assert score_windows(date(2025, 12, 31)).ytd_prev == Bounds(date(2024, 1, 1), date(2024, 12, 31))
+
+
+def test_value_as_of_reads_nothing_dated_after_it(engine, tmp_path):
+    """Defect 2: the scores of any date are the same whether or not the records after it exist."""
+    generate_demo(tmp_path / "d", seed=6, customers=150, until=AS_OF)
+    import_directory(engine, tmp_path / "d")
+    run_value_batch(engine, date(2025, 9, 30))
+    with engine.connect() as conn:
+        fit = conn.execute(sa.select(ValueRun.__table__.c.fit)).scalar_one()
+    day = date(2025, 10, 15)
+    everything = load_all_records(engine)
+    known = load_all_records(engine, as_of=day)
+    later = sum(o.ordered_at > day for r in everything.values() for o in r.orders)
+    assert later > 0  # orders after the day exist, so the comparison means something
+    for cid, records in everything.items():
+        assert value_as_of(records, day, fit) == value_as_of(known[cid], day, fit), cid
