@@ -12,6 +12,8 @@ here and dropped at the end). Then it times, in the same run:
   batch      run_value_batch end to end, and its steps from run.fit["timings"]: the aggregate query, the order-day
              query, the model fit (+ holdout backtest fit), scoring (numpy), store (delete + COPY / executemany), graph
              rollup (recursive CTE)
+  arpu       arpu_by_tier over 12 months with the tiers in force each month, on a history of 12 month-end
+             evaluation runs where 10% of the customers change tier at each run (tier_changes)
 
 and prints each figure in seconds and as a multiple of the baseline.
 """
@@ -22,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,10 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from domain.db import make_engine, migrate  # noqa: E402
+from domain.models import CustomerEvaluation, EvaluationRun, TierChange  # noqa: E402
 from domain.value.batch import run_value_batch  # noqa: E402
+from domain.value.reports import arpu_by_tier  # noqa: E402
+from rules.windows import add_months  # noqa: E402
 
 AS_OF = date(2025, 11, 20)
 YEARS_DAYS = 3 * 365
@@ -173,6 +178,37 @@ def baseline(engine) -> float:
     return time.perf_counter() - t
 
 
+TIERS = ["key", "important", "general", "maintain"]
+
+
+def tier_history(engine, n: int, rng: np.random.Generator, runs: int = 12, move_share: float = 0.10) -> None:
+    """Month-end evaluation runs before AS_OF's month; at each run after the first, move_share of the customers
+    change tier (logged in tier_changes, as run_batch logs them); customer_evaluations holds the last run's tiers."""
+    first = AS_OF.replace(day=1)
+    days = [add_months(first, -k) - timedelta(days=1) for k in range(runs, 0, -1)]
+    tier = rng.integers(0, len(TIERS), n)
+    changes = []
+    with engine.begin() as conn:
+        for i, day in enumerate(days, start=1):
+            conn.execute(EvaluationRun.__table__.insert(), {"id": i, "rules_checksum": "bench", "as_of": day,
+                                                            "customer_count": n, "cutoffs": {}})
+            if i > 1:
+                who = np.flatnonzero(rng.random(n) < move_share)
+                new = (tier[who] + rng.integers(1, len(TIERS), who.shape[0])) % len(TIERS)
+                changes += [{"customer_id": int(c) + 1, "run_id": i, "as_of": day, "kind": "tier",
+                             "old_value": TIERS[o], "new_value": TIERS[w]}
+                            for c, o, w in zip(who.tolist(), tier[who].tolist(), new.tolist())]
+                tier[who] = new
+        for s in range(0, len(changes), 50_000):
+            conn.execute(TierChange.__table__.insert(), changes[s:s + 50_000])
+        evals = [{"customer_id": c + 1, "run_id": runs, "as_of": days[-1], "tier": TIERS[t], "tier_line": t,
+                  "status": None, "tags": [], "metrics": {}} for c, t in enumerate(tier.tolist())]
+        for s in range(0, n, 50_000):
+            conn.execute(CustomerEvaluation.__table__.insert(), evals[s:s + 50_000])
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT setval('evaluation_runs_id_seq', :n)"), {"n": runs})
+
+
 def bench_one(kind: str, engine, rows, n_orders: int) -> dict:
     t = time.perf_counter()
     (load_sqlite if kind == "sqlite" else load_postgres)(engine, rows)
@@ -183,8 +219,12 @@ def bench_one(kind: str, engine, rows, n_orders: int) -> dict:
     run = run_value_batch(engine, AS_OF)
     whole = time.perf_counter() - t
     tm = run.fit["timings"]
+    tier_history(engine, run.customer_count, np.random.default_rng(0))
+    t = time.perf_counter()
+    arpu_rows = arpu_by_tier(engine, 12, AS_OF, include_current_month=True)
+    arpu = time.perf_counter() - t
     return {"load": load, "baseline": base, "whole": whole, "timings": tm, "fit": run.fit,
-            "customers": run.customer_count, "orders": n_orders}
+            "customers": run.customer_count, "orders": n_orders, "arpu": arpu, "arpu_rows": len(arpu_rows)}
 
 
 def report(kind: str, n: int, res: dict) -> None:
@@ -202,6 +242,7 @@ def report(kind: str, n: int, res: dict) -> None:
         ("store (delete + COPY on PostgreSQL / executemany on SQLite)", tm["store"]),
         ("graph rollup (recursive CTE + referrals)", tm["rollup_sql"]),
         ("run_value_batch end to end", res["whole"]),
+        (f"arpu, 12 months + current, tiers in force ({res['arpu_rows']} rows)", res["arpu"]),
     ]
     for label, sec in lines:
         print(f"{label:<52} {sec:>9.2f} {sec / base:>11.1f}")
