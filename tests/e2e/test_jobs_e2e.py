@@ -117,7 +117,11 @@ def test_queries_answer_fast_while_a_publish_job_runs(demo_url):
                 break
         print("customers(first: 5) while a job ran, seconds:", [round(t, 3) for t in sorted(during)])
         assert len(during) >= 8, f"too few pages timed while a job ran: {during}"
-        assert max(during) < FAST, sorted(during)
+        # a blocked loop would hold every page for the rest of the evaluation (seconds); on a busy CI machine a
+        # single page can still lose a few hundred ms to other processes, so most, not all, must be fast
+        fast = [t for t in during if t < FAST]
+        assert len(fast) >= 0.8 * len(during), sorted(during)
+        assert sorted(during)[len(during) // 2] < FAST / 2, sorted(during)
         active = server.data("{ ruleSet { version isActive source } }")["ruleSet"]
         assert active["isActive"] and active["source"] == HEAVY_RULES
     finally:
