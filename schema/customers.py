@@ -144,6 +144,10 @@ class Interaction:
     note: Optional[str]
     rep_id: strawberry.Private[Optional[int]]
 
+    @strawberry.field(description="A win-back attempt: kind win_back, win-back, winback or win back, in any case.")
+    def win_back(self) -> bool:
+        return record_flag("interaction", "win_back").python(self, date.min)
+
     @strawberry.field
     async def rep(self, info: Info) -> Optional[SalesRep]:
         if self.rep_id is None:

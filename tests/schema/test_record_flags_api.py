@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 from domain.evaluation import run_batch
-from domain.models import Complaint, Customer, Delivery, Order
+from domain.models import Complaint, Customer, Delivery, Interaction, Order
 from rules.compiler import compile_rules
 
 QUERY = """query($asOf: Date) { customerByExternalId(externalId: "FLAGS") {
   complaints { edges { node { externalId open(asOf: $asOf) overdue(asOf: $asOf) } } }
-  deliveries { edges { node { externalId late(asOf: $asOf) } } } } }"""
+  deliveries { edges { node { externalId late(asOf: $asOf) } } }
+  interactions { edges { node { kind winBack } } } } }"""
 
 
 def _flags(client, as_of=None):
@@ -18,6 +19,8 @@ def _flags(client, as_of=None):
     complaints = {e["node"]["externalId"]: (e["node"]["open"], e["node"]["overdue"])
                   for e in data["complaints"]["edges"]}
     deliveries = {e["node"]["externalId"]: e["node"]["late"] for e in data["deliveries"]["edges"]}
+    assert {e["node"]["kind"]: e["node"]["winBack"] for e in data["interactions"]["edges"]} == \
+        {"Win-Back": True, "call": False}
     return complaints, deliveries
 
 
@@ -36,6 +39,9 @@ def test_record_flags_follow_as_of(client, graph_engine):
         conn.execute(Delivery.__table__.insert(), [
             dict(external_id="D-LATE", customer_id=cid, order_id=oid, promised_at=date(2021, 1, 5),
                  delivered_at=date(2021, 1, 20))])
+        conn.execute(Interaction.__table__.insert(), [
+            dict(external_id=f"I-{kind}", customer_id=cid, occurred_at=date(2021, 1, 2), kind=kind, cost=0.0)
+            for kind in ("Win-Back", "call")])
     assert _flags(client, "2021-01-20") == ({"K-LATE": (True, False)}, {"D-LATE": True})
     assert _flags(client, "2021-02-15") == ({"K-LATE": (True, True)}, {"D-LATE": True})  # pending
     assert _flags(client, "2021-03-01") == ({"K-LATE": (False, True)}, {"D-LATE": True})  # resolved late
