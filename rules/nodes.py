@@ -5,7 +5,8 @@ Frozen dataclasses, one per node kind. Sugar is removed by the checker (percent 
 kinds below. Every node that came from text keeps its source position for explanations.
 
 Typing: NUM nodes evaluate to a float or unknown (None); BOOL nodes to True / False / unknown (None);
-STR nodes to a string or unknown. Empty sum / count are 0; empty avg / min / max are unknown.
+STR nodes to a string or unknown. Empty sum / count are 0 (a sum whose values are all unknown is unknown); empty
+avg / min / max are unknown. Walking the tree is generic (rules.tree): a field holding a node is visited.
 """
 from __future__ import annotations
 
