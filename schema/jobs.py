@@ -10,7 +10,6 @@ from strawberry.types import Info
 
 from domain import jobs
 from schema.context import ctx
-from schema.errors import UserError
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
 from schema.permissions import IsAdmin
 
