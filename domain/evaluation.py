@@ -70,6 +70,8 @@ def run_batch(engine: Engine, ruleset: n.RuleSet, as_of: date, *, rule_set_id: i
             sa.select(evals_t.c.customer_id, evals_t.c.tier, evals_t.c.status))}
         conn.execute(evals_t.delete())
         total = len(rows)
+        if progress:  # the query is done: from here on the count of customers is known
+            progress(0, total)
         changes: list[dict] = []
         now = utcnow()
 
