@@ -12,6 +12,7 @@ from . import nodes
 from .checker import ExprChecker
 from .file_checker import check_file
 from .errors import RuleError, RuleErrors
+from .limits import statement_shape
 from .parser import parse
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,12 @@ def compile_condition(source: str, metrics_from: nodes.RuleSet | None = None) ->
     names = {m.name for m in metrics_from.metrics} if metrics_from is not None else set()
 
     def work():
+        tree = parse(source, start="condition").children[0]
+        too_complex = statement_shape(tree, source)
+        if too_complex:
+            raise RuleErrors([too_complex])
         checker = ExprChecker(source, names)
-        node = checker.condition(parse(source, start="condition").children[0], "a filter")
+        node = checker.condition(tree, "a filter")
         if checker.errors:
             raise RuleErrors(checker.errors)
         return node
