@@ -104,13 +104,11 @@ def _refuse_if_busy(conn: Connection) -> None:
 
 def _claim(conn: Connection, kind: str, rule_set_id: int, as_of: date, by: Optional[str]) -> int:
     try:
-        with conn.begin_nested():
-            return conn.execute(jobs_t.insert().values(
-                kind=kind, state="queued", slot=EVALUATION_SLOT, rule_set_id=rule_set_id, as_of=as_of,
-                requested_by=by, created_at=utcnow(), done=0).returning(jobs_t.c.id)).scalar_one()
-    except IntegrityError:  # another process claimed the slot between our check and this insert
-        _refuse_if_busy(conn)
-        raise
+        return conn.execute(jobs_t.insert().values(
+            kind=kind, state="queued", slot=EVALUATION_SLOT, rule_set_id=rule_set_id, as_of=as_of,
+            requested_by=by, created_at=utcnow(), done=0).returning(jobs_t.c.id)).scalar_one()
+    except IntegrityError:  # another request claimed the slot since _check_free; the transaction is undone
+        raise JobConflict("another job is evaluating the base; wait until it ends, then try again") from None
 
 
 def _check_free(engine: Engine) -> None:
@@ -151,10 +149,6 @@ def _submit(engine: Engine, job_id: int, version: rulesets.Version) -> Job:
 
 
 def _run(engine: Engine, job_id: int, version: rulesets.Version) -> None:
-    with engine.begin() as conn:
-        as_of = conn.execute(sa.select(jobs_t.c.as_of).where(jobs_t.c.id == job_id)).scalar_one()
-        conn.execute(jobs_t.update().where(jobs_t.c.id == job_id).values(state="running", started_at=utcnow()))
-
     def progress(done: int, total: int) -> None:
         with _progress_lock:
             _progress[job_id] = (done, total)
@@ -166,6 +160,9 @@ def _run(engine: Engine, job_id: int, version: rulesets.Version) -> None:
             evaluated_customers=evaluated))
 
     try:
+        with engine.begin() as conn:
+            as_of = conn.execute(sa.select(jobs_t.c.as_of).where(jobs_t.c.id == job_id)).scalar_one()
+            conn.execute(jobs_t.update().where(jobs_t.c.id == job_id).values(state="running", started_at=utcnow()))
         rulesets.apply(engine, version, as_of, progress, then=succeeded)
     except Exception as exc:  # noqa: BLE001 - a job records why it failed instead of losing the error in a thread
         log.warning("job %s failed: %s", job_id, exc)

@@ -219,3 +219,21 @@ def test_jobs_left_running_are_marked_interrupted_at_start(graph_engine, empty_d
                          headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert body["data"]["jobs"]["edges"] == [{"node": {"state": "FAILED", "error": jobs.INTERRUPTED}}]
     assert versions(graph_engine) == [(1, True), (2, False)]
+
+
+def test_two_claims_race_for_one_slot(graph_engine):
+    """Across processes the unique slot decides: the second claim is a conflict and stores nothing."""
+    from datetime import date
+
+    from domain import jobs
+    from domain.rulesets import ensure_active, store
+
+    ensure_active(graph_engine, DEFAULT_RULES)
+    with graph_engine.begin() as conn:
+        first = store(conn, SIMPLE, by="admin")
+        jobs._claim(conn, "publish", first.id, date(2024, 6, 30), "admin")
+    with pytest.raises(jobs.JobConflict):
+        with graph_engine.begin() as conn:
+            second = store(conn, SIMPLE + "# again\n", by="admin")
+            jobs._claim(conn, "publish", second.id, date(2024, 6, 30), "admin")
+    assert versions(graph_engine) == [(1, True), (2, False)]
