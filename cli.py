@@ -52,6 +52,8 @@ def _import(engine, directory: Path, skip_bad_rows: bool = False) -> int:
                           markup=False, highlight=False, soft_wrap=True)
             return 1
     console.print(f"imported {directory}: {result.summary()}")
+    if result.ignored:  # most often a misspelt column, which would otherwise change nothing without a word
+        console.print(f"column(s) not read: {'; '.join(result.ignored)}", style="yellow", markup=False)
     if result.skipped:
         console.print(f"{len(result.skipped)} bad row(s) left out:", style="yellow")
         for problem in result.skipped[:50]:

@@ -76,7 +76,7 @@ ALIASES: dict[str, dict[str, str]] = {
 
 
 def _canonical(header: list[str], file: str) -> tuple[list[str], list[str]]:
-    """The header with this file's aliases renamed, and a reason for each column that repeats another."""
+    """The header with this file's aliases renamed, and a reason for each bad column (one repeating another)."""
     aliases = ALIASES.get(file, {})
     out: list[str] = []
     repeats: list[str] = []
@@ -85,7 +85,9 @@ def _canonical(header: list[str], file: str) -> tuple[list[str], list[str]]:
         name = raw.strip()
         # custom attributes keep the case of their name: `attr.Segment` is read by rules as attributes.Segment
         column = "attr." + name[5:] if name.lower().startswith("attr.") else aliases.get(name.lower(), name.lower())
-        if column and column.lower() in seen:
+        if column == "attr.":
+            repeats.append(f"column {position} {name!r} has no attribute name after 'attr.'")
+        elif column and column.lower() in seen:
             first_at, first = seen[column.lower()]
             same = f"repeats column {first_at}" if first == name else f"means the same as {first!r} (column {first_at})"
             repeats.append(f"column {position} {name!r} {same}")
@@ -203,8 +205,10 @@ class CsvFile:
 
     path: Path
     required: tuple[str, ...]
+    reads: Callable[[str], bool] = lambda column: True  # the columns this kind of file is read for
     problems: list[RowProblem] = field(default_factory=list)
     unreadable: bool = False  # the file as a whole is bad (encoding, header, CSV structure): no row is usable
+    ignored: list[str] = field(default_factory=list)  # header names Tiergraph does not read (a typo shows here)
 
     @property
     def name(self) -> str:
@@ -239,6 +243,7 @@ class CsvFile:
             self.problem(1, f"missing required column(s): {', '.join(missing)}", whole_file=True)
         if repeats or missing:
             return
+        self.ignored = [raw.strip() for raw, c in zip(first[1], header) if not self.reads(c)]
         present = frozenset(header)
         limits = [max_length(self.name, c) for c in header]
         for line, fields in records:
@@ -472,17 +477,27 @@ class FileKind:
 
     key: tuple[str, ...]
     create: tuple[str, ...]
+    optional: tuple[str, ...]
     build: Callable[[Row], Any]
+
+    def reads(self, column: str) -> bool:
+        return column in self.key or column in self.create or column in self.optional or (
+            column.startswith("attr.") and "attr.*" in self.optional)
 
 
 _ORDER_COLUMNS = ("order_external_id", "customer_external_id", "ordered_at", "sku", "quantity", "unit_price")
 FILES: dict[str, FileKind] = {
-    "reps.csv": FileKind(("external_id",), ("name",), rep_row),
-    "customers.csv": FileKind(("external_id",), ("name",), customer_row),
-    "products.csv": FileKind(("sku",), ("name",), product_row),
+    "reps.csv": FileKind(("external_id",), ("name",), ("email", "region"), rep_row),
+    "customers.csv": FileKind(("external_id",), ("name",), (
+        "region", "industry", "size", "owner_rep_external_id", "seasonal", "blocked_from", "created_at",
+        "parent_external_id", "referred_by_external_id", "attr.*"), customer_row),
+    "products.csv": FileKind(("sku",), ("name",), ("unit_cost", "seasonal"), product_row),
     # an order is the whole set of its lines, so every file of order lines has every line column
-    "orders.csv": FileKind(_ORDER_COLUMNS, _ORDER_COLUMNS, order_line_row),
-    "complaints.csv": FileKind(("external_id",), ("customer_external_id", "opened_at"), complaint_row),
-    "deliveries.csv": FileKind(("external_id",), ("order_external_id", "promised_at"), delivery_row),
-    "interactions.csv": FileKind(("external_id",), ("customer_external_id", "occurred_at", "kind"), interaction_row),
+    "orders.csv": FileKind(_ORDER_COLUMNS, _ORDER_COLUMNS, ("unit_cost", "is_return"), order_line_row),
+    "complaints.csv": FileKind(("external_id",), ("customer_external_id", "opened_at"), (
+        "order_external_id", "due_at", "resolved_at", "category", "cost"), complaint_row),
+    "deliveries.csv": FileKind(("external_id",), ("order_external_id", "promised_at"), (
+        "delivered_at", "delay_reason", "cost"), delivery_row),
+    "interactions.csv": FileKind(("external_id",), ("customer_external_id", "occurred_at", "kind"), (
+        "rep_external_id", "cost", "note"), interaction_row),
 }

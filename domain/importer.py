@@ -34,6 +34,7 @@ class TableCounts:
 class ImportReport:
     tables: dict[str, TableCounts] = field(default_factory=dict)
     skipped: list[RowProblem] = field(default_factory=list)  # bad rows left out (only with skip_bad_rows)
+    ignored: list[str] = field(default_factory=list)  # "file: column" for header names Tiergraph does not read
 
     @property
     def changed(self) -> int:
@@ -43,10 +44,10 @@ class ImportReport:
         return ", ".join(f"{name}: +{c.inserted} ~{c.updated} ={c.unchanged}" for name, c in self.tables.items())
 
 
-def read_directory(directory: Path, progress: Progress | None = None,
-                   problems: list[RowProblem] | None = None) -> dict[str, list[Any]]:
+def read_directory(directory: Path, progress: Progress | None = None, problems: list[RowProblem] | None = None,
+                   ignored: list[str] | None = None) -> dict[str, list[Any]]:
     """Parse every known CSV in `directory`. Bad rows raise ImportFailed listing all of them, or, when a
-    `problems` list is given, are left out and appended to it."""
+    `problems` list is given, are left out and appended to it. Columns not read are appended to `ignored`."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ImportFailed([RowProblem(str(directory), 0, "is not a directory")])
@@ -58,9 +59,11 @@ def read_directory(directory: Path, progress: Progress | None = None,
     names = [n for n in FILES if (directory / n).exists()]
     for i, name in enumerate(names):
         kind = FILES[name]
-        reader = CsvFile(directory / name, kind.key)
+        reader = CsvFile(directory / name, kind.key, kind.reads)
         parsed[name] = reader.parse(kind.build)
         problems += reader.problems
+        if ignored is not None:
+            ignored += [f"{name}: {column}" for column in reader.ignored]
         if collect and reader.unreadable:  # a bad header, encoding or CSV structure: the file can't be used
             raise ImportFailed(reader.problems)
         if progress:
@@ -75,9 +78,11 @@ def import_directory(engine: Engine, directory: Path, progress: Progress | None 
     """All or nothing by default; with skip_bad_rows the good rows are imported and the bad ones reported
     (a row that depends on a bad one, such as the orders of a rejected customer, is left out too)."""
     read_problems: list[RowProblem] | None = [] if skip_bad_rows else None
-    parsed = read_directory(directory, progress, read_problems)
+    ignored: list[str] = []
+    parsed = read_directory(directory, progress, read_problems, ignored)
     with engine.begin() as conn:  # one transaction: any problem below rolls back everything
         report = _Writer(conn, parsed, progress, skip_bad_rows).run()
+    report.ignored = ignored
     report.skipped = sorted((read_problems or []) + report.skipped, key=lambda p: (p.file, p.line))
     return report
 

@@ -89,6 +89,7 @@ CASES = {
                         "column 3 'name' repeats column 2"),
     "repeated via alias": ("customers.csv", replace("external_id,name,", "external_id,name,customer_id,"), 1,
                            "means the same as 'external_id'"),
+    "attribute without a name": ("customers.csv", replace("attr.segment", "attr."), 1, "no attribute name"),
     "repeated via case": ("customers.csv", replace("attr.segment", "attr.segment,attr.Segment"), 1,
                           "means the same as 'attr.segment'"),
     "1e200 quantity": ("orders.csv", replace("O001-0,C001,2024-01-02,A,1,10", "O001-0,C001,2024-01-02,A,1e200,10"), 2,

@@ -237,3 +237,12 @@ def test_a_partial_reimport_of_the_same_values_changes_nothing(engine, base):
     before = contents(engine)
     report = reimport(engine, base, "customers.csv", "external_id,region,attr.segment\nc1,east,b2g\nc3,west,\n")
     assert report.changed == 0 and contents(engine) == before
+
+
+def test_a_misspelt_column_changes_nothing_and_is_named(engine, base):
+    before = contents(engine)
+    report = reimport(engine, base, "customers.csv", "external_id,blocked_form,attr.tier\nc1,2025-06-01,gold\n")
+    assert report.ignored == ["customers.csv: blocked_form"]  # attr.* columns are read: only the typo is named
+    after = contents(engine)
+    assert changed_tables(before, after) == {"customers"}
+    assert row(engine, "customers", "external_id", "c1")["blocked_from"] is None
