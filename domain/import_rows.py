@@ -243,7 +243,8 @@ class CsvFile:
             self.problem(1, f"missing required column(s): {', '.join(missing)}", whole_file=True)
         if repeats or missing:
             return
-        self.ignored = [raw.strip() for raw, c in zip(first[1], header) if not self.reads(c)]
+        self.ignored = [raw.strip() or f"column {n} (no name)"
+                        for n, (raw, c) in enumerate(zip(first[1], header), start=1) if not self.reads(c)]
         present = frozenset(header)
         limits = [max_length(self.name, c) for c in header]
         for line, fields in records:
@@ -274,7 +275,7 @@ class CsvFile:
                 return
             if reader.line_num == last_line:
                 self.problem(start, "the last line does not end with a line break: the file may be cut short "
-                                    "(if it is complete, end it with a line break)")
+                                    "(if it is complete, end it with a line break)", whole_file=start == 1)
                 return
             if fields:
                 yield start, fields
