@@ -150,7 +150,7 @@ _customer = st.tuples(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(customers=st.lists(_customer, min_size=1, max_size=150), model=st.sampled_from(["bgnbd", "mbgnbd"]),
        clones=st.integers(1, 40))
 def test_any_small_base_is_fitted_or_refused_with_a_reason(customers, model, clones):
