@@ -63,7 +63,8 @@ def steady_buyers(n: int, seed: int = 7) -> CustomerAggregates:
     counts = 1 + rng.poisson(rate * (AS_OF_DAY - start))
     cust = np.repeat(np.arange(n), counts)
     first = np.r_[True, cust[1:] != cust[:-1]]
-    day = np.where(first, start[cust], start[cust] + np.floor(rng.random(cust.shape[0]) * (AS_OF_DAY - start[cust] + 1)))
+    later = start[cust] + np.floor(rng.random(cust.shape[0]) * (AS_OF_DAY - start[cust] + 1))
+    day = np.where(first, start[cust], later)
     amount = np.round(rng.gamma(4.0, 25.0, cust.shape[0]), 2)
     return aggregates(n, cust, day.astype(np.int64), amount)
 
