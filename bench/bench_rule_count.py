@@ -6,6 +6,8 @@
 Loads one generated base (bench_rules.generate), then for 100 / 500 / 1,000 / the limit (rules.limits.MAX_RULES)
 tier rules — each a different threshold on two metrics — checks the text, compiles it and
 runs the query, and prints the time per rule with its ratio to the 100-rule run (about 1 means linear).
+PostgreSQL's JIT compiles the expressions of a costly query before running it; with thousands of rule conditions
+that takes seconds, so --jit off shows the query's own cost (`SET jit = off` for the evaluation query).
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def timed_run(engine, n: int, as_of: date, repeat: int) -> tuple[float, int]:
     return best, rows
 
 
-def open_engine(kind: str, rows, sqlite_path: str):
+def open_engine(kind: str, rows, sqlite_path: str, jit: str = "on"):
     if kind == "sqlite":
         for suffix in ("", "-wal", "-shm"):
             Path(sqlite_path + suffix).unlink(missing_ok=True)
@@ -60,6 +62,8 @@ def open_engine(kind: str, rows, sqlite_path: str):
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{BENCH_DB}"'))
     engine = make_engine(sa.engine.make_url(PG_ADMIN).set(database=BENCH_DB).render_as_string(False))
+    if jit == "off":
+        sa.event.listen(engine, "connect", lambda dbapi_conn, _: dbapi_conn.execute("SET jit = off"))
     migrate(engine)
     load_pg(engine, rows)
     return engine, admin
@@ -73,6 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--as-of", default="2026-11-23")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--sqlite-path", default="/tmp/tiergraph_bench_rule_count.db")
+    ap.add_argument("--jit", choices=["on", "off"], default="on", help="PostgreSQL's JIT compilation")
     args = ap.parse_args(argv)
     as_of = date.fromisoformat(args.as_of)
     rows = table_rows(generate(args.customers, args.lines, as_of))
@@ -81,14 +86,15 @@ def main(argv=None) -> int:
     print("| db | rules | seconds | ms per rule | ratio to 100 |")
     print("| --- | --- | --- | --- | --- |")
     for kind in args.db.split(","):
-        engine, admin = open_engine(kind, rows, args.sqlite_path)
+        engine, admin = open_engine(kind, rows, args.sqlite_path, args.jit)
         try:
             base = None
             for n in counts:
                 seconds, _ = timed_run(engine, n, as_of, args.repeat)
                 per_rule = seconds / n
                 base = base or per_rule
-                print(f"| {kind} | {n:,} | {seconds:.2f} | {per_rule * 1000:.2f} | {per_rule / base:.2f} |", flush=True)
+                label = kind if kind == "sqlite" else f"{kind} (jit {args.jit})"
+                print(f"| {label} | {n:,} | {seconds:.2f} | {per_rule * 1000:.2f} | {per_rule / base:.2f} |", flush=True)
         finally:
             engine.dispose()
             if admin is not None:
