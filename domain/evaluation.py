@@ -23,7 +23,7 @@ from domain.records import load_records
 from rules import nodes as n
 from rules.to_python import CustomerResult, evaluate, is_evaluated
 from rules.tree import rank_key, rank_nodes
-from rules.to_sql import compile_cutoffs, compile_ruleset
+from rules.to_sql import compile_cutoffs, compile_ruleset, without_jit
 
 CHUNK = 5000
 runs_t = EvaluationRun.__table__
@@ -60,6 +60,7 @@ def run_batch(engine: Engine, ruleset: n.RuleSet, as_of: date, *, rule_set_id: i
     checksum = rules_checksum(ruleset)
     started = utcnow()
     with engine.begin() as conn:
+        without_jit(conn)
         run_id = conn.execute(
             runs_t.insert().values(rule_set_id=rule_set_id, rules_checksum=checksum, as_of=as_of,
                                    started_at=started, customer_count=0, cutoffs={}).returning(runs_t.c.id)

@@ -186,13 +186,14 @@ class Preview:
 
 def preview(engine: Engine, ruleset: nodes.RuleSet, as_of: date, *, limit: int = MOVERS_SHOWN) -> Preview:
     """Who would move, computed inside the database against the stored results; nothing is written."""
-    from rules.to_sql import compile_ruleset
+    from rules.to_sql import compile_ruleset, without_jit
 
     compiled = compile_ruleset(ruleset, as_of)
     new = compiled.query.subquery("proposed")
     joined = new.outerjoin(evals_t, evals_t.c.customer_id == new.c.customer_id)
     moves: list[Move] = []
     with engine.connect() as conn:
+        without_jit(conn)
         total = conn.execute(sa.select(sa.func.count()).select_from(new)).scalar_one()
         for kind in ("tier", "status"):
             stmt = (sa.select(evals_t.c[kind], new.c[kind], sa.func.count()).select_from(joined)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from domain.evaluation import run_batch
 from domain.records import load_all_records
@@ -17,6 +18,7 @@ from rules import to_sql
 from rules.compiler import compile_condition, compile_rules
 from rules.errors import RuleErrors
 from rules.to_python import evaluate
+from rules.to_sql import without_jit
 from rules.windows import bounds
 from tests.rules.test_agreement import load, same_number
 
@@ -260,3 +262,11 @@ def test_the_longest_rule_lists_run_through_run_batch(engine):
     assert_back_ends_agree(engine, text)
     run = run_batch(engine, compile_rules(text), AS_OF)
     assert run.customer_count == 5
+
+
+def test_rule_queries_run_without_postgresql_jit(engine):
+    """JIT-compiling thousands of rule conditions takes PostgreSQL seconds (bench/bench_rule_count.py)."""
+    with engine.connect() as conn:
+        without_jit(conn)
+        if conn.dialect.name == "postgresql":
+            assert conn.execute(sa.text("SHOW jit")).scalar() == "off"
