@@ -95,7 +95,8 @@ def main(argv=None) -> int:
                 per_rule = seconds / n
                 base = base or per_rule
                 label = kind if kind == "sqlite" else f"{kind} (jit {args.jit})"
-                print(f"| {label} | {n:,} | {seconds:.2f} | {per_rule * 1000:.2f} | {per_rule / base:.2f} |", flush=True)
+                print(f"| {label} | {n:,} | {seconds:.2f} | {per_rule * 1000:.2f} | {per_rule / base:.2f} |",
+                      flush=True)
         finally:
             engine.dispose()
             if admin is not None:

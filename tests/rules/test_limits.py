@@ -163,8 +163,9 @@ def test_window_bounds_never_fail_for_an_accepted_window():
 
 def small_base(as_of: date) -> dict:
     days = [0, 1, 30, 89, 90, 400, 3000]
+    created = min(as_of, date(2000, 1, 1))
     customers = [dict(id=i, external_id=f"c{i}", name=f"C{i}", region=["east", "west", None, "r0999"][i % 4],
-                      industry=None, size=None, seasonal=i == 2, blocked_from=None, created_at=min(as_of, date(2000, 1, 1)),
+                      industry=None, size=None, seasonal=i == 2, blocked_from=None, created_at=created,
                       attributes={"score": [3, "2.5", "x", None][i % 4]}) for i in range(1, 6)]
     orders = [dict(id=k, external_id=f"o{k}", customer_id=1 + k % 4, ordered_at=as_of - timedelta(days=d),
                    amount=float(10 * k + 1), cost_of_goods=1.0, margin=float(k) - 3, line_count=1)

@@ -89,7 +89,8 @@ def number_statement(draw, i: int) -> str:
     exponent = draw(st.sampled_from([15, 13, 14, 15, 16]))
     factors = draw(st.integers(1, 20))
     product = " * ".join([f"1{'0' * exponent}"] * factors)
-    return f"metric big{i} = count(order) * {product}\ntag b{i} if big{i} / {draw(st.sampled_from(['3', 'count(order)']))} > 1"
+    divisor = draw(st.sampled_from(["3", "count(order)"]))
+    return f"metric big{i} = count(order) * {product}\ntag b{i} if big{i} / {divisor} > 1"
 
 
 @st.composite
