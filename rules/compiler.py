@@ -12,7 +12,7 @@ from . import nodes
 from .checker import ExprChecker
 from .file_checker import check_file
 from .errors import RuleError, RuleErrors
-from .limits import statement_shape
+from .limits import metric_magnitudes, statement_shape, too_large
 from .parser import parse
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,10 @@ def compile_condition(source: str, metrics_from: nodes.RuleSet | None = None) ->
         node = checker.condition(tree, "a filter")
         if checker.errors:
             raise RuleErrors(checker.errors)
+        bounds = metric_magnitudes(metrics_from.metrics) if metrics_from is not None else {}
+        overflow = too_large(node, bounds, source, *ExprChecker.pos(tree))
+        if overflow:
+            raise RuleErrors([overflow])
         return node
 
     return _guarded(source, work)

@@ -8,9 +8,7 @@ from . import nodes
 from .builtins import reserved_reason
 from .checker import ExprChecker, _kids, _toks
 from .errors import RuleError
-from .limits import (MAX_MAGNITUDE_LOG10, MAX_METRIC_CHAIN, MAX_METRICS, MAX_RULES, file_terms, magnitude_log10,
-                     statement_shape)
-from .tree import walk
+from .limits import MAX_METRIC_CHAIN, MAX_METRICS, MAX_RULES, file_terms, metric_magnitudes, statement_shape, too_large
 
 
 def check_file(tree: Tree, source: str) -> tuple[nodes.RuleSet | None, list[RuleError], list[RuleError]]:
@@ -108,17 +106,11 @@ def _check_chains(metrics: tuple[nodes.Metric, ...], deps: dict[str, set[str]], 
 
 def _check_magnitudes(metrics, rules, source: str, errors: list) -> None:
     """E309 for a formula that could grow past what a number holds (see limits.magnitude_log10)."""
-    bounds: dict[str, float] = {}
-    statements = [(m.expr, m.pos, m.name) for m in metrics] + [(r.condition, r.pos, None) for r in rules]
-    for expr, pos, name in statements:
-        worst = max((magnitude_log10(x, bounds) for x in walk(expr) if type(x) in (nodes.Arith, nodes.Negate)),
-                    default=0.0)
-        if name is not None:
-            bounds[name] = magnitude_log10(expr, bounds)
-        if worst > MAX_MAGNITUDE_LOG10:
-            errors.append(RuleError.at(source, "E309", f"this formula can grow to about 1e{worst:.0f}, beyond what "
-                                       "a number can hold — use smaller numbers or fewer products", pos.line,
-                                       pos.column))
+    bounds = metric_magnitudes(metrics)
+    for expr, pos in [(m.expr, m.pos) for m in metrics] + [(r.condition, r.pos) for r in rules]:
+        error = too_large(expr, bounds, source, pos.line, pos.column)
+        if error:
+            errors.append(error)
 
 
 def _order_metrics(defs: dict[str, Tree], deps: dict[str, set[str]], source: str, errors: list) -> list[str]:

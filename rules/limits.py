@@ -14,6 +14,7 @@ from lark import Token, Tree
 
 from . import nodes
 from .errors import RuleError
+from .tree import walk
 
 MAX_NESTING = 16  # levels of parentheses / operators inside each other (a chain a + b + c is one level)
 MAX_OPERATORS = 100  # operators, functions and comparisons in one statement
@@ -172,3 +173,26 @@ def magnitude_log10(expr, metric_bounds: dict[str, float]) -> float:
             return left + max(0.0, -math.log10(abs(divisor.value)))
         return left + DATA_MAGNITUDE_LOG10
     return DATA_MAGNITUDE_LOG10
+
+
+def worst_magnitude_log10(expr, metric_bounds: dict[str, float]) -> float:
+    """The largest bound over every operation in `expr` (a divisor can be huge while the quotient is small)."""
+    return max((magnitude_log10(x, metric_bounds) for x in walk(expr) if type(x) in (nodes.Arith, nodes.Negate)),
+               default=0.0)
+
+
+def too_large(expr, metric_bounds: dict[str, float], source: str, line: int, column: int) -> RuleError | None:
+    """E309 when a formula in `expr` could grow past what a number holds."""
+    worst = worst_magnitude_log10(expr, metric_bounds)
+    if worst <= MAX_MAGNITUDE_LOG10:
+        return None
+    return RuleError.at(source, "E309", f"this formula can grow to about 1e{worst:.0f}, beyond what a number can "
+                        "hold — use smaller numbers or fewer products", line, column)
+
+
+def metric_magnitudes(metrics) -> dict[str, float]:
+    """The bound of each metric, in dependency order (each may use those before it)."""
+    bounds: dict[str, float] = {}
+    for m in metrics:
+        bounds[m.name] = magnitude_log10(m.expr, bounds)
+    return bounds

@@ -149,6 +149,11 @@ def test_conditions_have_the_same_limits():
     with pytest.raises(RuleErrors) as info:
         compile_condition("-" * 40 + "count(order) < 0")
     assert info.value.codes == ["E111"]
+    ruleset = compile_rules("metric big = count(order)" + " * 1000000000000000" * 18)
+    compile_condition("big > 1", ruleset)
+    with pytest.raises(RuleErrors) as info:
+        compile_condition("big * big > 1", ruleset)
+    assert info.value.codes == ["E309"]
 
 
 def test_window_bounds_never_fail_for_an_accepted_window():
