@@ -63,7 +63,8 @@ WITH o AS (
 ), m AS (
     SELECT c.id, c.seasonal, c.blocked_from, o.last_order,
            COALESCE(o.revenue_12m, 0) AS revenue_12m,
-           COALESCE(o.margin_12m, 0) AS margin_12m,
+           -- a sum over orders whose margins are all unknown is unknown; over no orders it is 0
+           CASE WHEN COALESCE(o.n_12m, 0) = 0 THEN 0 ELSE o.margin_12m END AS margin_12m,
            COALESCE(i.cost_12m, 0) + COALESCE(k.cost_12m, 0) AS service_cost,
            COALESCE(o.rev_90, 0) * 1.0 / NULLIF(COALESCE(o.rev_prev_90, 0), 0) - 1 AS growth_90d,
            COALESCE(o.n_12m, 0) AS n_12m, COALESCE(o.n_all, 0) AS n_all, COALESCE(k.open_30, 0) AS open_30
@@ -74,13 +75,13 @@ WITH o AS (
     WHERE c.created_at <= :as_of
 ), r AS (
     SELECT m.*, margin_12m - service_cost AS profit_12m,
-           COUNT(*) OVER (ORDER BY margin_12m - service_cost DESC) AS at_or_above,
-           COUNT(*) OVER () AS n
+           COUNT(*) OVER (PARTITION BY margin_12m IS NULL ORDER BY margin_12m - service_cost DESC) AS at_or_above,
+           COUNT(margin_12m) OVER () AS n
     FROM m
 )
 SELECT id, revenue_12m, margin_12m, service_cost, profit_12m, growth_90d,
-       CASE WHEN at_or_above * 100 <= 20 * n THEN 'key'
-            WHEN at_or_above * 100 <= 50 * n THEN 'important'
+       CASE WHEN profit_12m IS NOT NULL AND at_or_above * 100 <= 20 * n THEN 'key'
+            WHEN profit_12m IS NOT NULL AND at_or_above * 100 <= 50 * n THEN 'important'
             WHEN n_12m >= 2 THEN 'general'
             ELSE 'maintain' END AS tier,
        CASE WHEN n_all = 0 THEN 'prospect'
