@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from cli import main
 from domain.db import make_engine
+from tests_support import demo_database
 from domain.settings import Settings
 from server import create_app
 
@@ -25,15 +26,7 @@ QUERY = """{ customers(first: 20) { totalCount edges { node { externalId tier { 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory) -> tuple[str, Path]:
     work = tmp_path_factory.mktemp("demo")
-    url = f"sqlite:///{work / 'demo.db'}"
-    old = os.getcwd()
-    os.environ["DATABASE_URL"] = url
-    try:
-        os.chdir(work)
-        assert main(["demo", "--no-serve", "--customers", "400", "--seed", "3", "--history-months", "2"]) == 0
-    finally:
-        os.chdir(old)
-        del os.environ["DATABASE_URL"]
+    url = demo_database(work, "--customers", "400", "--seed", "3", "--history-months", "2")
     return url, work
 
 

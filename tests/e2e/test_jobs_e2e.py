@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli import main
+from tests_support import demo_database
 from domain.settings import DEFAULT_RULES
 
 TOKEN = "e2e-admin"
@@ -33,15 +33,7 @@ FAST = 0.5  # seconds: generous, the page itself takes a few milliseconds
 @pytest.fixture(scope="module")
 def demo_url(tmp_path_factory) -> str:
     work = tmp_path_factory.mktemp("jobs_demo")
-    url = f"sqlite:///{work / 'demo.db'}"
-    old = os.getcwd()
-    os.environ["DATABASE_URL"] = url
-    try:
-        os.chdir(work)
-        assert main(["demo", "--no-serve", "--customers", "2000", "--seed", "5", "--history-months", "0"]) == 0
-    finally:
-        os.chdir(old)
-        del os.environ["DATABASE_URL"]
+    url = demo_database(work, "--customers", "2000", "--seed", "5", "--history-months", "0")
     return url
 
 

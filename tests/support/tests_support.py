@@ -39,3 +39,19 @@ def _read_cdnow(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def cdnow_orders() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CDNOW purchases as arrays (customer id, ISO date, amount), read once per test process."""
     return _read_cdnow(require_cdnow() / "orders.csv")
+
+
+def demo_database(work: Path, *demo_args: str) -> str:
+    """A SQLite URL of a demo base built by `tiergraph demo --no-serve <demo_args>` in `work` (the CLI as a user runs it)."""
+    from cli import main
+
+    url = f"sqlite:///{work / 'demo.db'}"
+    old = os.getcwd()
+    os.environ["DATABASE_URL"] = url
+    try:
+        os.chdir(work)
+        assert main(["demo", "--no-serve", *demo_args]) == 0
+    finally:
+        os.chdir(old)
+        del os.environ["DATABASE_URL"]
+    return url
