@@ -17,6 +17,11 @@ from domain.models import CustomerEvaluation
 
 _evaluations = CustomerEvaluation.__table__
 
+# The calendar Tiergraph accepts, in imports and in API arguments alike: windows and offsets (12m before, 5y
+# before, ...) are computed from a date, and dates near the calendar's ends would overflow there.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
 
 def latest_evaluation_as_of(bind: Engine | Connection) -> Optional[date]:
     """as_of of the stored evaluation results (the latest batch run), or None when nothing was evaluated."""

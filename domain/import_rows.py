@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from domain.data_date import FIRST_DAY, LAST_DAY
 from domain.models import Complaint, Customer, Delivery, Interaction, Order, Product, SalesRep
 
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
@@ -24,7 +25,6 @@ MAX_REPORTED_PROBLEMS = 50
 # Sane bounds: beyond them a value is a typo or a corrupt file, and an amount built from it could overflow.
 MAX_AMOUNT = 1e12  # money: prices, costs, and a line's quantity x price
 MAX_QUANTITY = 1e9
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 MAX_TEXT = 10_000  # free text without a column length (notes, custom attributes)
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MULTILINE_COLUMNS = {"note"}  # the only column whose quoted value may hold a line break

@@ -4,17 +4,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Optional
 
+from domain.data_date import FIRST_DAY, LAST_DAY
 from schema.errors import UserError
-
-# Windows and offsets are computed from a date (12m before, 5y before, ...): dates near the calendar's ends would
-# overflow there, so a date outside these bounds is refused up front.
-EARLIEST = date(1900, 1, 1)
-LATEST = date(2999, 12, 31)
 
 
 def checked_date(value: Optional[date], name: str = "asOf") -> Optional[date]:
-    """`value` unchanged when it is None or within EARLIEST..LATEST; else a BAD_ARGUMENT error naming it."""
-    if value is not None and not EARLIEST <= value <= LATEST:
-        raise UserError("BAD_ARGUMENT", f"'{name}' must be between {EARLIEST} and {LATEST}, got {value}",
+    """`value` unchanged when it is None or within FIRST_DAY..LAST_DAY; else a BAD_ARGUMENT error naming it."""
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise UserError("BAD_ARGUMENT", f"'{name}' must be between {FIRST_DAY} and {LAST_DAY}, got {value}",
                         argument=name)
     return value
