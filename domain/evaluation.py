@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.bulk import insert_rows
 from domain.models import CustomerEvaluation, EvaluationRun, TierChange, utcnow
-from domain.records import load_records
+from domain.records import load_all_records, load_records
 from rules import nodes as n
 from rules.to_python import CustomerResult, evaluate, is_evaluated
 from rules.tree import rank_key, rank_nodes
@@ -180,3 +180,27 @@ def explain_customer(engine: Engine, ruleset: n.RuleSet, customer_id: int, as_of
         raise CustomerNotEvaluated(f"customer {customer_id} was created on {records.customer.created_at}, "
                                    f"after {as_of}")
     return explain(ruleset, records, as_of, cutoffs_for(engine, ruleset, as_of))
+
+
+def explain_stored(engine: Engine, ruleset: n.RuleSet | None, customer_ids: list[int]) -> list[Any]:
+    """Explanations of many customers' stored evaluations, each as of its own evaluation date and reading only
+    what was known then; records are loaded once per date for all of them. None where there is nothing to explain."""
+    from rules.explain import explain
+
+    with engine.connect() as conn:
+        stored = {r.customer_id: r for r in conn.execute(
+            sa.select(evals_t).where(evals_t.c.customer_id.in_(customer_ids)))}
+    records: dict[int, Any] = {}
+    for as_of in {r.as_of for r in stored.values()}:
+        records.update(load_all_records(engine, [c for c, r in stored.items() if r.as_of == as_of], as_of))
+    cutoffs: dict[date, dict] = {}
+    out = []
+    for cid in customer_ids:
+        row = stored.get(cid)
+        if row is None or cid not in records or ruleset is None:
+            out.append(None)
+            continue
+        if row.as_of not in cutoffs:
+            cutoffs[row.as_of] = cutoffs_for(engine, ruleset, row.as_of)
+        out.append(explain(ruleset, records[cid], row.as_of, cutoffs[row.as_of]))
+    return out

@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from domain.record_flags import record_flag
 from schema.context import ctx
-from schema.loaders import CHILD_LISTS
+from domain.lookups import CHILD_LISTS
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
 from schema.loss import LossEpisode
 from schema.rules import Assignment, Evaluation, rule_text

@@ -87,12 +87,12 @@ def test_cli_explain_with_as_of(base, empty_db_url, tmp_path, monkeypatch, capsy
 
 
 def test_stored_evaluation_explanation_and_upcoming(base):
-    """Customer.evaluation { explanation upcoming } come from schema.loaders' batch explainer."""
-    from schema.loaders import Loaders
+    """Customer.evaluation { explanation upcoming } come from the batch explainer of stored evaluations."""
+    from domain.evaluation import explain_stored
 
     rules = compile_rules(RULES)
     run_batch(base, rules, AS_OF)
-    [ex] = Loaders(base, lambda: rules)._explain_sync([1])
+    [ex] = explain_stored(base, rules, [1])
     _check(ex.lines())
     assert ex.forecasts == []
 
