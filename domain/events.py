@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Optional
+from typing import Any, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from domain.change_filter import ChangeFilter
 from domain.models import Customer, TierChange
 
 changes_t = TierChange.__table__
@@ -25,10 +26,32 @@ class ChangeEvent:
     new_value: Optional[str]
     as_of: date
     changed_at: datetime
+    # why and since when (issue 8, section 4); None on rows logged before migration 0007
+    effective_on: Optional[date] = None
+    exact: Optional[bool] = None
+    cause: Optional[str] = None
+    cause_record_kind: Optional[str] = None
+    cause_record_external_id: Optional[str] = None
+    cause_rule_set_version: Optional[int] = None
+    rule_line: Optional[int] = None
+    rule_text: Optional[str] = None
+    rule_set_version: Optional[int] = None
+    metrics: Optional[dict[str, Any]] = None
+    recorded_at: Optional[datetime] = None
+
+
+_OPTIONAL = ("effective_on", "exact", "cause", "cause_record_kind", "cause_record_external_id",
+             "cause_rule_set_version", "rule_line", "rule_text", "rule_set_version", "metrics", "recorded_at")
+
+
+def _event(row) -> ChangeEvent:
+    m = row._mapping
+    return ChangeEvent(m["id"], m["customer_id"], m["external_id"], m["name"], m["kind"], m["old_value"],
+                       m["new_value"], m["as_of"], m["changed_at"], **{k: m.get(k) for k in _OPTIONAL})
 
 
 def changes_after(engine: Engine, after_id: int, *, limit: int = 500, kinds: Optional[list[str]] = None,
-                  customer_id: Optional[int] = None) -> list[ChangeEvent]:
+                  customer_id: Optional[int] = None, where: Optional[ChangeFilter] = None) -> list[ChangeEvent]:
     """Changes with id > after_id, oldest first. Ids only grow, so a reader that remembers the last id it saw
     resumes exactly where it stopped, across disconnects and server restarts."""
     stmt = (sa.select(changes_t, customers_t.c.external_id, customers_t.c.name)
@@ -38,9 +61,10 @@ def changes_after(engine: Engine, after_id: int, *, limit: int = 500, kinds: Opt
         stmt = stmt.where(changes_t.c.kind.in_(kinds))
     if customer_id is not None:
         stmt = stmt.where(changes_t.c.customer_id == customer_id)
+    if where is not None:
+        stmt = stmt.where(*where.conditions(changes_t, customers_t))
     with engine.connect() as conn:
-        return [ChangeEvent(r.id, r.customer_id, r.external_id, r.name, r.kind, r.old_value, r.new_value, r.as_of,
-                            r.changed_at) for r in conn.execute(stmt)]
+        return [_event(r) for r in conn.execute(stmt)]
 
 
 def last_change_id(engine: Engine) -> int:
