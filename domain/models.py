@@ -161,11 +161,13 @@ class EvaluationRun(SQLModel, table=True):
 
 
 class CustomerEvaluation(SQLModel, table=True):
-    """Each customer's current tier, status, tags and metric values, replaced whole by a batch run."""
+    """Each customer's current tier, status, tags and metric values; a row is rewritten only when its result
+    changes (domain.evaluation_state.apply_states), so `as_of` / `run_id` say which evaluation last changed it."""
 
     __tablename__ = "customer_evaluations"
     customer_id: int = Field(foreign_key="customers.id", primary_key=True)
-    run_id: int = Field(foreign_key="evaluation_runs.id", index=True)
+    # the batch run that wrote the row; a live evaluation keeps the run whose cut-offs it used (NULL: none yet)
+    run_id: Optional[int] = Field(default=None, foreign_key="evaluation_runs.id", index=True)
     as_of: date
     tier: Optional[str] = Field(default=None, max_length=100, index=True)
     tier_line: Optional[int] = None
@@ -173,21 +175,40 @@ class CustomerEvaluation(SQLModel, table=True):
     status_line: Optional[int] = None
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # the earliest day the result changes with no new data (NULL: never); the tick re-evaluates who is due
+    next_change_on: Optional[date] = Field(default=None, index=True)
+    # the effective date of the change that set the current tier / status (the same however many runs saw it)
+    tier_since: Optional[date] = None
+    status_since: Optional[date] = None
 
 
 class TierChange(SQLModel, table=True):
-    """Append-only log of tier and status moves; never updated, never deleted."""
+    """Append-only log of tier, status and tag changes; never updated, never deleted.
+
+    Rows are appended only inside domain.evaluation_state.writer_transaction (writers take turns), so ids are
+    assigned in commit order and a reader paging by "id > last seen" never skips one."""
 
     __tablename__ = "tier_changes"
     __table_args__ = (Index("ix_tier_changes_customer", "customer_id", "id"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customers.id")
     run_id: Optional[int] = Field(default=None, foreign_key="evaluation_runs.id")
-    as_of: date
-    kind: str = Field(max_length=20)  # "tier" or "status"
+    as_of: date  # the evaluation date that saw the change
+    kind: str = Field(max_length=20)  # "tier", "status" or "tag" (tag: old_value = removed, new_value = added)
     old_value: Optional[str] = Field(default=None, max_length=100)
     new_value: Optional[str] = Field(default=None, max_length=100)
-    changed_at: datetime = Field(default_factory=utcnow)
+    changed_at: datetime = Field(default_factory=utcnow)  # recordedAt: when the change was committed
+    # the day the customer's data first satisfied the deciding rule; exact=False: the evaluation date instead
+    effective_on: date
+    exact: bool = False
+    cause: str = Field(max_length=20)  # NEW_DATA / TIME / RULES / CUTOFFS / MANUAL
+    cause_record_kind: Optional[str] = Field(default=None, max_length=20)
+    cause_record_external_id: Optional[str] = Field(default=None, max_length=100)
+    cause_rule_set_version: Optional[int] = None
+    rule_line: Optional[int] = None
+    rule_text: Optional[str] = Field(default=None, max_length=2000)
+    rule_set_version: Optional[int] = None
+    metrics: Optional[dict[str, Any]] = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class CustomerScore(SQLModel, table=True):
