@@ -112,7 +112,14 @@ def max_length(file: str, column: str) -> int:
 
 
 class _BadValue(ValueError):
-    pass
+    """A bad value; `column` is the column it is about (the write API reports it as the input field)."""
+
+    def __init__(self, reason: str, column: str | None = None):
+        super().__init__(reason)
+        self.column = column or (reason.split("'")[1] if reason.startswith("'") else None)
+
+
+BadValue = _BadValue  # for domain.writes, which validates API input with the same per-column rules
 
 
 class _FileProblem(Exception):
@@ -424,9 +431,10 @@ def order_line_row(r: Row) -> OrderLineRow:
     quantity = r.number("quantity", required=True, bound=MAX_QUANTITY)
     is_return = r.flag("is_return")
     if quantity < 0 and not is_return:
-        raise _BadValue(f"negative quantity {quantity:g} on a line that is not a return (set is_return=true)")
+        raise _BadValue(f"negative quantity {quantity:g} on a line that is not a return (set is_return=true)",
+                        "quantity")
     if quantity > 0 and is_return:
-        raise _BadValue(f"a return line needs a negative quantity, got {quantity:g}")
+        raise _BadValue(f"a return line needs a negative quantity, got {quantity:g}", "quantity")
     price = r.number("unit_price", required=True)
     if price < 0:
         raise _BadValue(f"'unit_price' must not be negative: {price:g}")
@@ -434,7 +442,8 @@ def order_line_row(r: Row) -> OrderLineRow:
     if cost is not None and cost < 0:
         raise _BadValue(f"'unit_cost' must not be negative: {cost:g}")
     if abs(quantity) * max(price, cost or 0.0) > MAX_AMOUNT:
-        raise _BadValue(f"quantity {quantity:g} x {max(price, cost or 0.0):g} is beyond the sane bound of {MAX_AMOUNT:g}")
+        raise _BadValue(f"quantity {quantity:g} x {max(price, cost or 0.0):g} is beyond the sane bound of {MAX_AMOUNT:g}",
+                        "quantity")
     return OrderLineRow(r.line, r.text("order_external_id", required=True),
                         r.text("customer_external_id", required=True), r.day("ordered_at", required=True),
                         r.text("sku", required=True), quantity, price, cost, is_return, present=r.present)

@@ -11,10 +11,11 @@ from schema.query import Query
 from schema.events import EventSubscriptions
 from schema.rulesets import RuleSetMutations
 from schema.webhooks import WebhookMutations
+from schema.writes import WriteMutations
 
 
 @strawberry.type
-class Mutation(RuleSetMutations, WebhookMutations):
+class Mutation(RuleSetMutations, WebhookMutations, WriteMutations):
     pass
 
 
