@@ -3,6 +3,7 @@
 Idempotent by external id: a row equal to the stored record changes nothing, a different one updates it.
 Only the columns a file has are written: a column absent from the file leaves the stored value alone.
 Any bad row rejects the whole import, so the database is never half-imported.
+An import is a write like any other: the customers it changes are re-evaluated in its transaction (domain.live).
 """
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from domain import import_rows as rows_
+from domain import live
+from domain.writes import order_totals
+from domain.evaluation_state import Cause, writer_transaction
 from domain.import_rows import FILES, CsvFile, ImportFailed, RowProblem
-from domain.models import Complaint, Customer, Delivery, Interaction, Order, OrderLine, Product, SalesRep
+from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, Interaction, Order, OrderLine, Product,
+                           SalesRep)
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 CHUNK = 5000
@@ -35,6 +40,7 @@ class ImportReport:
     tables: dict[str, TableCounts] = field(default_factory=dict)
     skipped: list[RowProblem] = field(default_factory=list)  # bad rows left out (only with skip_bad_rows)
     ignored: list[str] = field(default_factory=list)  # "file: column" for header names Tiergraph does not read
+    reevaluated: int = 0  # customers re-evaluated in the import's transaction (domain.live)
 
     @property
     def changed(self) -> int:
@@ -80,8 +86,11 @@ def import_directory(engine: Engine, directory: Path, progress: Progress | None 
     read_problems: list[RowProblem] | None = [] if skip_bad_rows else None
     ignored: list[str] = []
     parsed = read_directory(directory, progress, read_problems, ignored)
-    with engine.begin() as conn:  # one transaction: any problem below rolls back everything
-        report = _Writer(conn, parsed, progress, skip_bad_rows).run()
+    # one writer transaction: any problem below rolls back everything, the re-evaluation included
+    with writer_transaction(engine) as conn:
+        writer = _Writer(conn, parsed, progress, skip_bad_rows)
+        report = writer.run()
+        report.reevaluated = _reevaluate(conn, writer)
     report.ignored = ignored
     report.skipped = sorted((read_problems or []) + report.skipped, key=lambda p: (p.file, p.line))
     return report
@@ -109,6 +118,8 @@ class _Writer:
         self.skip_bad_rows = skip_bad_rows
         self.problems: list[RowProblem] = []
         self.report = ImportReport()
+        self.changed: dict[str, set[str]] = defaultdict(set)  # table -> keys of the records inserted or updated
+        self.relinked: set[int] = set()  # customers whose parent / referrer changed, with the old ones
 
     # ---- generic upsert by natural key ----
 
@@ -130,8 +141,10 @@ class _Writer:
                 inserts.append(rec)
             elif all(_same(rec[c], old[i + 2]) for i, c in enumerate(columns)):
                 counts.unchanged += 1
+                continue
             else:
                 updates.append({"_id": old[1], **{f"v_{c}": rec[c] for c in columns}})
+            self.changed[label].add(rec[key])
         for chunk in _chunks(inserts):
             self.conn.execute(sa.insert(table), chunk)
         if updates:
@@ -267,6 +280,7 @@ class _Writer:
             parents[cid] = links["parent_id"]
             if (links["parent_id"], links["referred_by_id"]) != current[cid]:
                 updates.append({"_id": cid, "v_parent": links["parent_id"], "v_ref": links["referred_by_id"]})
+                self.relinked |= {x for x in (cid, *current[cid]) if x is not None}
         by_id = {self.customer_ids[r.external_id]: r for r in rows}
         cyclic = {cid for cid in by_id if _in_cycle(cid, parents)}
         for cid in cyclic:
@@ -315,12 +329,9 @@ class _Writer:
                     costs.append(old[n][4])
                 else:
                     costs.append(self.product_cost.get(line.sku))
-            amount = sum(line.quantity * line.unit_price for line in group)
-            cogs = None if any(c is None for c in costs) else sum(l.quantity * c for l, c in zip(group, costs))
             orders.append({
                 "external_id": ext, "customer_id": self.customer_ids[head.customer], "ordered_at": head.ordered_at,
-                "amount": round(amount, 6), "cost_of_goods": None if cogs is None else round(cogs, 6),
-                "margin": None if cogs is None else round(amount - cogs, 6), "line_count": len(group),
+                **order_totals([(line.quantity, line.unit_price, c) for line, c in zip(group, costs)]),
             })
             order_lines[ext] = [
                 (n + 1, self.product_ids[l.sku], l.quantity, l.unit_price, c, l.is_return)
@@ -355,6 +366,7 @@ class _Writer:
                 continue
             if old is not None:
                 replace.append(oid)
+            self.changed["orders"].add(ext)
             inserts += [{"order_id": oid, "customer_id": customer_of[ext], "line_no": n, "product_id": p,
                          "quantity": q, "unit_price": up, "unit_cost": uc, "is_return": ret}
                         for n, p, q, up, uc, ret in new]
@@ -493,6 +505,35 @@ class _Writer:
                 seen[value] = r.line
                 kept.append(r)
         return kept
+
+
+# the record tables whose changes touch a customer: (label, table, the dates that say when it happened)
+_TOUCHING = (("orders", Order.__table__, ("ordered_at",)),
+             ("complaints", Complaint.__table__, ("opened_at", "resolved_at")),
+             ("deliveries", Delivery.__table__, ("promised_at", "delivered_at")),
+             ("interactions", Interaction.__table__, ("occurred_at",)))
+
+
+def _reevaluate(conn: Connection, writer: _Writer) -> int:
+    """Re-evaluate the customers the import changed, as a write through the API does (domain.live), in the
+    import's transaction; as of the data's now, or the latest date of a changed record when later. A base that
+    was never evaluated is left to its first `tiergraph evaluate` (there is no "now" to evaluate on yet)."""
+    if conn.execute(sa.select(CustomerEvaluation.__table__.c.customer_id).limit(1)).first() is None:
+        return 0
+    touched = {writer.customer_ids[e] for e in writer.changed.get("customers", ()) if e in writer.customer_ids}
+    touched |= writer.relinked
+    latest: list[date] = []
+    for label, table, dates in _TOUCHING:
+        for chunk in _chunks(sorted(writer.changed.get(label, ()))):
+            rows = conn.execute(sa.select(table.c.customer_id, *(sa.func.max(table.c[d]) for d in dates))
+                                .where(table.c.external_id.in_(chunk)).group_by(table.c.customer_id)).all()
+            touched |= {r[0] for r in rows}
+            latest += [d for r in rows for d in r[1:] if d is not None]
+    if not touched:
+        return 0
+    as_of = live.live_as_of(conn, max(latest) if latest else None)
+    live.reevaluate(conn, touched, as_of, Cause("NEW_DATA", "import", None))
+    return len(touched)
 
 
 ATTRIBUTES = "attr."  # the source of the attributes column: every attr.* column of the file

@@ -24,7 +24,7 @@ is evaluated on the data's now, like every other customer.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -34,6 +34,7 @@ from domain.evaluation import _clean, rules_checksum
 from domain.models import Customer, CustomerScore, EvaluationRun, RuleSet as RuleSetTable, ValueRun
 from domain.records import load_all_records
 from domain.value.one_customer import OneCustomerValue, value_as_of
+from domain.value.scores import ROLLUP_GROUP_SQL, ROLLUP_REFERRED_SQL
 from rules import nodes as n
 from rules.compiler import compile_rules
 from rules.to_python import CustomerRecords, CustomerResult, evaluate, is_evaluated
@@ -45,6 +46,8 @@ scores_t = CustomerScore.__table__
 value_runs_t = ValueRun.__table__
 eval_runs_t = EvaluationRun.__table__
 rule_sets_t = RuleSetTable.__table__
+CHUNK = 2000  # customers loaded and evaluated at a time (and under SQLite's limit of bound parameters)
+ROLLUP_ONE_BY_ONE = 200  # beyond this many touched customers the roll-ups are recomputed for the base in SQL
 _compiled: dict[str, n.RuleSet] = {}  # checksum -> compiled rules (rule text never changes under a checksum)
 
 OWN_SCORES = ("recency_days", "frequency", "monetary", "revenue_12m", "margin_12m", "service_cost_12m", "profit_12m",
@@ -75,34 +78,44 @@ def reevaluate(conn: Connection, customer_ids: Iterable[int], as_of: date, cause
     """Inside writer_transaction: rescore and re-evaluate these customers (and the ancestors / referrers whose
     roll-ups read them) as of `as_of`, then apply_states with `cause`. `rules`: (version, compiled rules) when the
     caller has them; else the active version. Returns the new states (applied only where something changed)."""
-    touched = _with_rollup_readers(conn, set(customer_ids))
+    touched = sorted(_with_rollup_readers(conn, set(customer_ids)))
     if not touched:
         return []
     run = conn.execute(sa.select(value_runs_t).where(value_runs_t.c.finished_at.is_not(None))
                        .order_by(value_runs_t.c.id.desc()).limit(1)).first()
-    records = load_all_records(conn, sorted(touched), as_of)
     if run is not None:  # without any value run there is no scores row to keep current (built-ins stay unknown)
-        _rescore(conn, records, as_of, run)
-        for cid, row in _score_rows(conn, records).items():
-            records[cid].scores = row
+        bounds = _rfm_bounds(conn, run)
+        for chunk in _chunks(touched):  # every own score first: the roll-ups read the others' new revenue
+            _rescore(conn, load_all_records(conn, chunk, as_of), as_of, run, bounds)
+        _rollups(conn, touched)
     rules = rules or active_rules(conn)
     if rules is None:
         return []
     version, ruleset = rules
     cutoffs = _cutoffs(conn, ruleset)
     states = []
-    for cid in sorted(records):
-        rec = records[cid]
-        if not is_evaluated(rec.customer, as_of):
-            continue
-        result = evaluate(ruleset, rec, as_of, cutoffs)
-        effective, next_on = _timing(ruleset, rec, result, cutoffs, as_of)
-        states.append(es.NewState(
-            customer_id=cid, as_of=as_of, tier=result.tier, tier_line=result.tier_line, status=result.status,
-            status_line=result.status_line, tags=result.tags,
-            metrics={k: _clean(v) for k, v in result.metrics.items()}, next_change_on=next_on, effective=effective))
-    es.apply_states(conn, states, cause, rule_set_version=version.version, rules_source=version.source)
+    for chunk in _chunks(touched):
+        records = load_all_records(conn, chunk, as_of)
+        fresh = []
+        for cid in sorted(records):
+            rec = records[cid]
+            if not is_evaluated(rec.customer, as_of):
+                continue
+            result = evaluate(ruleset, rec, as_of, cutoffs)
+            effective, next_on = _timing(ruleset, rec, result, cutoffs, as_of)
+            fresh.append(es.NewState(
+                customer_id=cid, as_of=as_of, tier=result.tier, tier_line=result.tier_line, status=result.status,
+                status_line=result.status_line, tags=result.tags,
+                metrics={k: _clean(v) for k, v in result.metrics.items()}, next_change_on=next_on,
+                effective=effective))
+        es.apply_states(conn, fresh, cause, rule_set_version=version.version, rules_source=version.source)
+        states += fresh
     return states
+
+
+def _chunks(ids: list[int], size: int = CHUNK) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
 
 
 def _timing(ruleset: n.RuleSet, records: CustomerRecords, result: CustomerResult, cutoffs: dict,
@@ -138,19 +151,19 @@ def _cutoffs(conn: Connection, ruleset: n.RuleSet) -> dict[str, float | None]:
 
 def _with_rollup_readers(conn: Connection, ids: set[int]) -> set[int]:
     """`ids`, their referrers (referred_* read their revenue) and every ancestor (group_* do), cycle-safe."""
-    out = set(ids)
 
     def links(of: set[int]) -> list[Any]:
-        return conn.execute(sa.select(customers_t.c.parent_id, customers_t.c.referred_by_id)
-                            .where(customers_t.c.id.in_(sorted(of)))).all() if of else []
+        return [r for chunk in _chunks(sorted(of)) for r in conn.execute(
+            sa.select(customers_t.c.parent_id, customers_t.c.referred_by_id).where(customers_t.c.id.in_(chunk)))]
 
-    first = links(out)
-    out |= {r.referred_by_id for r in first if r.referred_by_id is not None}
-    parents = {r.parent_id for r in first if r.parent_id is not None} - out
+    first = links(ids)
+    referrers = {r.referred_by_id for r in first if r.referred_by_id is not None}
+    walked = set(ids)  # the ancestor walk: each customer once, so a cycle in parent_id ends it
+    parents = {r.parent_id for r in first if r.parent_id is not None} - walked
     while parents:
-        out |= parents
-        parents = {r.parent_id for r in links(parents) if r.parent_id is not None} - out
-    return out
+        walked |= parents
+        parents = {r.parent_id for r in links(parents) if r.parent_id is not None} - walked
+    return walked | referrers
 
 
 def _descendants(conn: Connection, root: int) -> set[int]:
@@ -167,17 +180,17 @@ def _descendants(conn: Connection, root: int) -> set[int]:
 # ---- scores ----
 
 
-def _score_rows(conn: Connection, records: dict[int, CustomerRecords]) -> dict[int, Any]:
+def _score_rows(conn: Connection, records: Iterable[int]) -> dict[int, Any]:
     return {r.customer_id: r for r in conn.execute(
         sa.select(scores_t).where(scores_t.c.customer_id.in_(sorted(records))))}
 
 
-def _rescore(conn: Connection, records: dict[int, CustomerRecords], as_of: date, run: Any) -> None:
-    """Own scores, RFM against the last run's boundaries, then the roll-ups; written to customer_scores."""
+def _rescore(conn: Connection, records: dict[int, CustomerRecords], as_of: date, run: Any,
+             bounds: dict[str, list[tuple[int, float]]]) -> None:
+    """Own scores and RFM against the last run's boundaries, written to customer_scores (roll-ups come after)."""
     fit = run.fit or {}
     monetary = fit.get("monetary", "revenue")
-    bounds = _rfm_bounds(conn, run)
-    stored = _score_rows(conn, records)
+    stored = set(_score_rows(conn, records))
     for cid, rec in records.items():
         if not is_evaluated(rec.customer, as_of):
             continue
@@ -191,11 +204,23 @@ def _rescore(conn: Connection, records: dict[int, CustomerRecords], as_of: date,
             conn.execute(scores_t.insert().values(customer_id=cid, referred_revenue_12m=0.0, referred_profit_12m=0.0,
                                                   group_revenue_12m=v.revenue_12m, group_profit_12m=v.profit_12m,
                                                   **row))
-    for cid in records:
-        _rollups(conn, cid)
 
 
-def _rollups(conn: Connection, cid: int) -> None:
+def _rollups(conn: Connection, ids: list[int]) -> None:
+    """The roll-ups of `ids`; past ROLLUP_ONE_BY_ONE customers (a large import) the batch's SQL does the whole
+    base at once, from the stored revenue of every customer (the same values, in a few statements)."""
+    if len(ids) > ROLLUP_ONE_BY_ONE:
+        conn.execute(scores_t.update().values(group_revenue_12m=scores_t.c.revenue_12m,
+                                              group_profit_12m=scores_t.c.profit_12m,
+                                              referred_revenue_12m=0.0, referred_profit_12m=0.0))
+        conn.execute(sa.text(ROLLUP_GROUP_SQL))
+        conn.execute(sa.text(ROLLUP_REFERRED_SQL))
+        return
+    for cid in ids:
+        _rollup(conn, cid)
+
+
+def _rollup(conn: Connection, cid: int) -> None:
     """group_* = own + descendants, referred_* = referred customers (the batch's ROLLUP_*_SQL, for one customer).
     Profit sums add the known profits and stay NULL only when none is known, as in the batch."""
     own = conn.execute(sa.select(scores_t.c.revenue_12m, scores_t.c.profit_12m)

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from domain import evaluation_state, writes
+from domain import evaluation_state, live, writes
 from domain.evaluation import run_batch
 from domain.importer import import_directory
 from domain.models import Customer, CustomerEvaluation, CustomerScore
@@ -85,7 +85,9 @@ def test_live_results_equal_a_full_batch_on_the_same_day(base):
     # That move is the full batch's to record (cause CUTOFFS), not the write's
 
 
-def test_parents_and_referrers_roll_ups_follow_the_write(base):
+@pytest.mark.parametrize("one_by_one", [live.ROLLUP_ONE_BY_ONE, 0])  # per customer, and the base in SQL
+def test_parents_and_referrers_roll_ups_follow_the_write(base, monkeypatch, one_by_one):
+    monkeypatch.setattr(live, "ROLLUP_ONE_BY_ONE", one_by_one)
     parent, referrer = _row(base, "customer_scores", "C001"), _row(base, "customer_scores", "C005")
     done = writes.record_order(base, order("LIVE-2", "C002"))  # C002's parent is C001
     assert _row(base, "customer_scores", "C001").group_revenue_12m == pytest.approx(
@@ -113,4 +115,21 @@ def test_a_conflict_or_bad_reference_inside_the_transaction_writes_nothing(base)
     assert bad.value.problems == [writes.FieldProblem(("customer_external_id",), "unknown customer 'NOPE'")]
     with base.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM products WHERE sku = 'NEW'")).scalar_one() == 0
+    assert _snapshot(base) == before
+
+
+def test_an_import_re_evaluates_the_customers_it_changes_in_its_transaction(base, tmp_path):
+    (tmp_path / "customers.csv").write_text("external_id\nC007\n")
+    (tmp_path / "orders.csv").write_text("order_external_id,customer_external_id,ordered_at,sku,quantity,unit_price\n"
+                                         f"IMP-1,C007,{LATE},A,2,30\n")
+    report = import_directory(base, tmp_path)
+    assert report.reevaluated == 1
+    assert _row(base, "customer_evaluations", "C007").status == "active"
+    assert _row(base, "customer_scores", "C007").recency_days == 0
+    with base.connect() as conn:
+        moves = conn.execute(sa.text("SELECT old_value, new_value, cause, cause_record_kind FROM tier_changes "
+                                     "WHERE kind = 'status'")).all()
+    assert [tuple(m) for m in moves] == [("lost", "active", "NEW_DATA", "import")]
+    before = _snapshot(base)
+    assert import_directory(base, tmp_path).reevaluated == 0  # the same files again change nothing
     assert _snapshot(base) == before
