@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from domain.db import make_engine, migrate
 from domain.settings import Settings
 from domain.rulesets import ActiveRules
+from domain.notify import ChangeFeed
 from domain.webhooks import deliver_due
 from metrics import Metrics
 from schema import build_schema
@@ -133,15 +134,16 @@ class _ApiTokenGuard:
         await app(scope, receive, send)
 
 
-async def _send_webhooks(engine, settings: Settings) -> None:
-    """Pushes new tier changes to webhook endpoints for as long as the server runs."""
+async def _send_webhooks(engine, settings: Settings, feed: ChangeFeed) -> None:
+    """Pushes new tier changes to webhook endpoints for as long as the server runs, woken by the change feed."""
     async with httpx.AsyncClient() as client:
         while True:
+            seen = feed.reads  # rows the feed reads during this round wake the next one at once
             try:
                 await deliver_due(engine, client)
             except Exception:  # noqa: BLE001 - one bad round must not stop delivery; the next round retries
                 log.exception("webhook delivery round failed")
-            await asyncio.sleep(settings.event_poll_seconds)
+            await feed.wait_for_changes(settings.event_poll_seconds, since=seen)
 
 
 def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
@@ -171,12 +173,16 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
             log.warning("%d job(s) left running by a stopped server are marked failed", interrupted)
         # A broken rule set stops the start with the admin-facing errors, rather than serving wrong tiers.
         rules.current()
-        sender = asyncio.create_task(_send_webhooks(engine, settings)) if settings.webhooks else None
+        # one reader of the change log per process: subscriptions and webhooks are woken by it (domain/notify.py)
+        feed = ChangeFeed(engine, poll_seconds=settings.event_poll_seconds, queue_size=settings.subscriber_queue)
+        await feed.start()
+        sender = asyncio.create_task(_send_webhooks(engine, settings, feed)) if settings.webhooks else None
         yield
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+        await feed.stop()
         engine.dispose()
 
     app = Starlette(

@@ -50,7 +50,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     sql_echo: bool = False
-    event_poll_seconds: float = 1.0  # how often subscriptions look for new tier changes
+    event_poll_seconds: float = 1.0  # safety poll of the change feed (pushed changes arrive at once)
+    subscriber_queue: int = 10_000  # changes a subscriber may fall behind before it is closed (SLOW_CONSUMER)
     rfm_monetary: str = "revenue"  # RFM's M: revenue, or margin
     value_model: str = "bgnbd"  # lifetime model: bgnbd, or mbgnbd (one-time buyers can be lost too)
     webhooks: bool = True  # the server pushes tier changes to registered webhook endpoints
@@ -79,6 +80,7 @@ class Settings:
             value_model=_choice(env, "TIERGRAPH_VALUE_MODEL", ("bgnbd", "mbgnbd"), "bgnbd"),
             webhooks=env.get("TIERGRAPH_WEBHOOKS", "on").lower() not in {"0", "off", "false", "no"},
             event_poll_seconds=_float(env, "TIERGRAPH_EVENT_POLL_SECONDS", 1.0),
+            subscriber_queue=_int(env, "TIERGRAPH_SUBSCRIBER_QUEUE", 10_000),
         )
 
 
