@@ -1,5 +1,5 @@
 """Tier changes: paged history, and a subscription that resumes from a cursor without losing or repeating events."""
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from starlette.testclient import TestClient
@@ -121,3 +121,75 @@ def test_api_token_guards_queries_and_subscriptions(graph_engine, empty_db_url):
         with http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
             ws.send_json({"type": "connection_init", "payload": {"Authorization": "Bearer read-token"}})
             assert ws.receive_json()["type"] == "connection_ack"
+
+
+FILTERED = """query($after: String, $kinds: [String!], $newValues: [String!], $oldValues: [String!], $customer: String,
+  $effectiveFrom: Date, $effectiveTo: Date) {
+  tierChanges(first: 100, after: $after, kinds: $kinds, newValues: $newValues, oldValues: $oldValues,
+              customer: $customer, effectiveFrom: $effectiveFrom, effectiveTo: $effectiveTo) {
+    hasMore events { cursor kind oldValue newValue customerExternalId customerId effectiveOn exact ruleLine ruleText
+                     ruleSetVersion metrics recordedAt cause { kind recordKind recordExternalId ruleSetVersion } } } }"""
+
+
+def filtered(http, **variables):
+    body = http.post("/graphql", json={"query": FILTERED, "variables": variables}).json()
+    assert "errors" not in body, body
+    page = body["data"]["tierChanges"]
+    assert not page["hasMore"]
+    return page["events"]
+
+
+def test_history_filters_agree_with_the_whole_log(app_client):
+    everything = filtered(app_client)
+    assert {e["kind"] for e in everything} >= {"tier", "status"}
+    for e in everything:  # every event carries why and since when
+        assert e["cause"]["kind"] in {"NEW_DATA", "TIME", "RULES", "CUTOFFS", "MANUAL"}
+        assert e["effectiveOn"] is not None and e["recordedAt"] is not None and e["exact"] is not None
+    tier = [e for e in everything if e["kind"] == "tier"]
+    assert all(e["ruleLine"] is not None and e["ruleText"] for e in tier)
+
+    def expect(pred, **variables):
+        want = [e["cursor"] for e in everything if pred(e)]
+        assert want, variables  # each filter is checked on a non-empty answer
+        assert [e["cursor"] for e in filtered(app_client, **variables)] == want
+
+    expect(lambda e: e["newValue"] == "big", newValues=["big"])
+    expect(lambda e: e["kind"] == "status" and e["newValue"] in ("gone", "lost"), kinds=["status"],
+           newValues=["gone", "lost"])
+    expect(lambda e: e["oldValue"] == "maintain", oldValues=["maintain"])
+    one = everything[0]
+    expect(lambda e: e["customerExternalId"] == one["customerExternalId"], customer=one["customerExternalId"])
+    expect(lambda e: e["customerExternalId"] == one["customerExternalId"], customer=one["customerId"])
+    days = sorted({e["effectiveOn"] for e in everything})
+    assert len(days) >= 2  # the range filters below cut the log somewhere inside
+    expect(lambda e: e["effectiveOn"] >= days[-1], effectiveFrom=days[-1])
+    expect(lambda e: e["effectiveOn"] <= days[0], effectiveTo=days[0])
+    expect(lambda e: days[0] < e["effectiveOn"] <= days[-1], effectiveFrom=str(
+        date.fromisoformat(days[0]) + timedelta(days=1)), effectiveTo=days[-1])
+
+
+@pytest.mark.parametrize("variables, code", [
+    ({"newValues": []}, "BAD_ARGUMENT"),
+    ({"kinds": ["mood"]}, "BAD_ARGUMENT"),
+    ({"effectiveFrom": "2024-06-30", "effectiveTo": "2024-01-01"}, "BAD_ARGUMENT"),
+    ({"effectiveFrom": "0001-01-01"}, "BAD_ARGUMENT"),
+    ({"customer": "no-such-customer"}, "NOT_FOUND"),
+])
+def test_bad_filters_are_clear_errors(app_client, variables, code):
+    body = app_client.post("/graphql", json={"query": FILTERED, "variables": variables}).json()
+    assert body["errors"][0]["extensions"]["code"] == code, body
+
+
+def test_subscription_replays_with_its_filter(app_client):
+    everything = filtered(app_client)
+    after = everything[0]["cursor"]
+    want = [e["cursor"] for e in everything[1:] if e["newValue"] == "small"]
+    ws = app_client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"])
+    ws.__enter__()
+    ws.send_json({"type": "connection_init"})
+    assert ws.receive_json()["type"] == "connection_ack"
+    query = 'subscription($after: String) { tierChanges(after: $after, newValues: ["small"]) { cursor newValue } }'
+    ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"after": after}}})
+    got = receive(ws, len(want))
+    ws.__exit__(None, None, None)
+    assert [e["cursor"] for e in got] == want and {e["newValue"] for e in got} == {"small"}

@@ -28,6 +28,7 @@ from domain.db import make_engine
 from domain.models import Customer, TierChange
 from domain.notify import running_feed
 from domain.settings import Settings
+from schema.pagination import encode_cursor
 from server import create_app
 
 ROOT = Path(__file__).parents[2]
@@ -330,4 +331,32 @@ def test_a_slow_subscriber_is_closed_and_the_fast_one_keeps_receiving(graph_engi
         rest = resumed.events(total - len(seen), timeout=60)
         assert seen + [e["cursor"] for e in rest] == cursors
         for sub in (fast, slow, resumed):
+            sub.close()
+
+
+def test_replay_then_live_has_no_gap_and_no_duplicate(graph_engine, empty_db_url):
+    """Subscribers that join with a cursor while a writer keeps committing switch from the log to the feed
+    exactly once: every later change, in order, none twice."""
+    write_changes(empty_db_url, 300)
+    with graph_engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.select(TierChange.__table__.c.id).order_by(TierChange.__table__.c.id))]
+    start = ids[9]
+    with server_in_process(empty_db_url, graph_engine) as uri:
+        writer = threading.Thread(target=write_changes, args=(empty_db_url, 600),
+                                  kwargs={"per_commit": 20, "pause": 0.02})
+        writer.start()
+        subs = []
+        for _ in range(3):  # joining at different points of the writer's run
+            subs.append(Subscriber(uri, {"after": encode_cursor("tier_changes", [start])}))
+            time.sleep(0.15)
+        writer.join()
+        with graph_engine.connect() as conn:
+            later = [r[0] for r in conn.execute(sa.select(TierChange.__table__.c.id)
+                                                .where(TierChange.__table__.c.id > start)
+                                                .order_by(TierChange.__table__.c.id))]
+        assert len(later) == 300 - 10 + 600
+        want = [encode_cursor("tier_changes", [i]) for i in later]
+        for sub in subs:
+            assert [e["cursor"] for e in sub.events(len(want), timeout=30)] == want
+            sub.nothing_for(0.3)
             sub.close()
