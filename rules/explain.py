@@ -7,8 +7,8 @@ outcome (line number and text) and the values that rule read, e.g.
 
 and, for rules over time windows, the first day within a horizon (400 days) on which re-evaluating with no new
 records gives another outcome, e.g. `at_risk now; lost on 2026-12-03 unless an order arrives`.
-Cheap: the outcome can only change on days where a window edge crosses a record date or a record date is
-reached (flags), so only those candidate days are evaluated (day by day only when `days since` is used).
+Cheap: the outcome can only change on the change days of rules/change_days.py (a window edge crossing a record
+date, a record flag changing, `blocked` starting), so only those are evaluated (day by day only with `days since`).
 """
 from __future__ import annotations
 
@@ -17,20 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Iterable
 
-from domain.record_flags import FLAGS, RECORD_DATE
 from rules import nodes as n
 from rules.builtins import builtin_values
+from rules.change_days import change_days, expand, reads
 from rules.to_python import CustomerRecords, CustomerResult, PyEvaluator, evaluate
-from rules.tree import node_text, rank_key, walk
-from rules.windows import bounds
+from rules.tree import node_text, rank_key
 
 HORIZON_DAYS = 400
 ARTICLE = {"order": "an order", "complaint": "a complaint", "delivery": "a delivery", "interaction": "an interaction"}
-# the dates of a record on which its flags can change: its own date and every date a flag reads
-RECORD_DATES: dict[str, tuple[str, ...]] = {
-    source: tuple(dict.fromkeys([field_, *(d for (s, _), f in FLAGS.items() if s == source for d in f.dates)]))
-    for source, field_ in RECORD_DATE.items()
-}
 
 
 @dataclass
@@ -177,63 +171,12 @@ def spared_by(ev: PyEvaluator, rules: Iterable[n.Rule], decided: n.Rule) -> list
     return out
 
 
-def _expand(ruleset: n.RuleSet, exprs: Iterable[Any]) -> list[Any]:
-    """Every node of the expressions, following metric references."""
-    out, seen, stack = [], set(), [e for e in exprs if e is not None]
-    while stack:
-        for node in walk(stack.pop()):
-            out.append(node)
-            if type(node) is n.MetricRef and node.name not in seen:
-                seen.add(node.name)
-                stack.append(ruleset.metric(node.name).expr)
-    return out
-
-
-def _first_after(fn, lo: date, hi: date) -> date | None:
-    """Smallest d in [lo, hi] with fn(d) true, for fn monotone (false..., true...)."""
-    if not fn(hi):
-        return None
-    while lo < hi:
-        mid = lo + timedelta(days=(hi - lo).days // 2)
-        if fn(mid):
-            hi = mid
-        else:
-            lo = mid + timedelta(days=1)
-    return lo
-
-
 def candidate_days(ruleset: n.RuleSet, rules: Iterable[n.Rule], records: CustomerRecords, as_of: date,
                    horizon: int = HORIZON_DAYS) -> list[date]:
-    """Days in (as_of, as_of + horizon] on which the first matching rule can change without new records."""
-    first, last = as_of + timedelta(days=1), as_of + timedelta(days=horizon)
-    nodes = _expand(ruleset, [r.condition for r in rules])
-    if any(type(x) is n.DaysSince for x in nodes):
-        return [first + timedelta(days=i) for i in range(horizon)]
-    days: set[date] = set()
-    windows: dict[str, set] = {}
-    for x in nodes:
-        if type(x) in (n.Aggregate, n.NoRecord):
-            windows.setdefault(x.source, set()).add(x.window)
-    blocked = getattr(records.customer, "blocked_from", None)
-    if blocked is not None:
-        days.add(blocked)
-    for source, fields_ in RECORD_DATES.items():
-        for rec in records.of(source):
-            for f in fields_:
-                v = getattr(rec, f, None)
-                if v is not None:
-                    days.update((v, v + timedelta(days=1)))
-            v = getattr(rec, RECORD_DATE[source])
-            for w in windows.get(source, ()):
-                if w is None:
-                    continue
-                # the record enters when the window's end reaches it, leaves when its start passes it
-                for fn in (lambda d, w=w, v=v: bounds(w, d).end >= v,
-                           lambda d, w=w, v=v: bounds(w, d).start > v):
-                    d = _first_after(fn, first, last)
-                    if d is not None:
-                        days.add(d)
-    return sorted(d for d in days if first <= d <= last)
+    """Days in (as_of, as_of + horizon] on which the first matching rule can change without new records
+    (rules/change_days.py)."""
+    r = reads(ruleset, [rule.condition for rule in rules])
+    return change_days(r, records, as_of + timedelta(days=1), as_of + timedelta(days=horizon))
 
 
 def forecast(ruleset: n.RuleSet, rules: tuple[n.Rule, ...], kind: str, records: CustomerRecords, as_of: date,
@@ -247,7 +190,7 @@ def forecast(ruleset: n.RuleSet, rules: tuple[n.Rule, ...], kind: str, records: 
     for d in candidate_days(ruleset, rules, records, as_of, horizon):
         then = PyEvaluator(ruleset, records, d, cutoffs, fixed).first_match(rules)
         if (then.label if then else None) != (now.label if now else None):
-            sources = [x.source for x in _expand(ruleset, [then.condition if then else None])
+            sources = [x.source for x in expand(ruleset, [then.condition if then else None])
                        if type(x) in (n.NoRecord, n.DaysSince)]
             unless = f"{ARTICLE.get(sources[0], 'a record')} arrives" if sources else None
             return Forecast(kind, now.label if now else None, then.label if then else None, d, unless)
