@@ -1,8 +1,8 @@
 """When a customer's tier, status or tag began, and when it next changes by itself: from its data and the rules
 alone, never from when evaluations ran.
 
-Evaluated on each day t with the records known on t (domain.record_flags.known_on), a customer's tier is a
-function of t. Its value changes only on change days (rules/change_days.py: a record entering or leaving a window,
+Evaluated on each day t with the records known on t (domain.record_flags.known_on), a customer's tier, status
+or tag is a function of t. It changes only on change days (rules/change_days.py: a record entering or leaving a window,
 a record flag changing, `blocked` starting), so:
 - effective_since walks the change days back from as_of and stops at the first one before which the value was
   different: that day is when the current value began (for `no order 90d`: last order + 90 days; for `blocked`:
@@ -10,6 +10,7 @@ a record flag changing, `blocked` starting), so:
   inside the same run of days gives the same date: evaluating daily, monthly or once dates a change alike.
 - next_change_on walks the change days forward from as_of, with no new records and the rank cut-offs and value
   scores of as_of held fixed (as the explainer's forecasts do).
+With `days since` every day is a change day: one evaluation per day walked.
 
 Ranks and built-in scores (`in top 20%`, clv, p_alive, ...) of past days are not known (cut-offs move with the
 whole base; scores are stored for one date). A value is therefore exact only when, on every day of its run and on
@@ -29,7 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from domain.record_flags import RECORD_DATE
 from rules import nodes as n
 from rules.builtins import builtin_values
-from rules.change_days import ONE_DAY, change_days, last_change_day, reads, reads_rank_or_score
+from rules.change_days import ONE_DAY, Reads, change_days, last_change_day, reads, reads_rank_or_score
 from rules.to_python import CustomerRecords, CustomerResult, PyEvaluator
 from rules.windows import bounds
 
@@ -110,7 +111,7 @@ class _Days:
 class _Value:
     """The value of a tier, a status or one tag on a day, read only through rules that read no rank or score."""
 
-    conditions: tuple[Any, ...]        # what it reads (for the change days)
+    reads: Reads                         # what it reads (for the change days)
     judge: Callable[[PyEvaluator], Any]  # the value on that evaluator's day, or Unsure
 
 
@@ -131,7 +132,7 @@ def _first_match_value(ruleset: n.RuleSet, rules: tuple[n.Rule, ...]) -> _Value:
             return unsure if rest else None
         return rule.label
 
-    return _Value(tuple(r.condition for r in clean), judge)
+    return _Value(reads(ruleset, [r.condition for r in clean]), judge)
 
 
 def _tag_value(ruleset: n.RuleSet, label: str) -> _Value:
@@ -142,19 +143,56 @@ def _tag_value(ruleset: n.RuleSet, label: str) -> _Value:
     def judge(ev: PyEvaluator) -> Any:
         return True if any(ev.boolean(r.condition) is True for r in clean) else unsure
 
-    return _Value(tuple(r.condition for r in clean), judge)
+    return _Value(reads(ruleset, [r.condition for r in clean]), judge)
 
 
-def _value(ruleset: n.RuleSet, kind: str, label: str | None) -> _Value:
-    if kind == "tier":
-        return _first_match_value(ruleset, ruleset.tiers)
-    if kind == "status":
-        return _first_match_value(ruleset, ruleset.statuses)
-    if kind == "tag":
-        if label is None:
+def _list_part(rules: tuple[n.Rule, ...]) -> Callable[[PyEvaluator], Any]:
+    """A list's label and the line deciding it, ranks and scores held as they are (for next_change_on)."""
+    def value(ev: PyEvaluator) -> Any:
+        rule = ev.first_match(rules)
+        return rule and (rule.label, rule.pos.line)
+
+    return value
+
+
+def _tag_part(ruleset: n.RuleSet, label: str) -> Callable[[PyEvaluator], Any]:
+    own = [r for r in ruleset.tags if r.label == label and r.condition is not None]
+    return lambda ev: any(ev.boolean(r.condition) is True for r in own)
+
+
+class _Plan:
+    """What a rule set's values read, worked out once per rule set (walking the rules costs more than a day)."""
+
+    def __init__(self, ruleset: n.RuleSet):
+        self.ruleset = ruleset
+        labels = list(dict.fromkeys(r.label for r in ruleset.tags))
+        self.values: dict[str, _Value] = {"tier": _first_match_value(ruleset, ruleset.tiers),
+                                          "status": _first_match_value(ruleset, ruleset.statuses)}
+        self.values.update({f"tag:{label}": _tag_value(ruleset, label) for label in labels})
+        # next_change_on: the parts of the result, each compared on its own (a tag set is one part per label)
+        self.parts = [_list_part(ruleset.tiers), _list_part(ruleset.statuses),
+                      *(_tag_part(ruleset, label) for label in labels)]
+        self.all_reads = reads(ruleset, [r.condition for r in (*ruleset.tiers, *ruleset.statuses, *ruleset.tags)])
+
+    def value(self, kind: str, label: str | None) -> _Value:
+        if kind not in KINDS:
+            raise UnknownKind(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
+        if kind == "tag" and label is None:
             raise UnknownKind("a tag's effective date needs the tag's label")
-        return _tag_value(ruleset, label)
-    raise UnknownKind(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
+        key = kind if kind != "tag" else f"tag:{label}"
+        return self.values.get(key) or _tag_value(self.ruleset, label)  # a label no rule gives: never had
+
+
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(ruleset: n.RuleSet) -> _Plan:
+    plan = _PLANS.get(id(ruleset))
+    if plan is None or plan.ruleset is not ruleset:
+        if len(_PLANS) >= 16:
+            _PLANS.clear()
+        plan = _PLANS[id(ruleset)] = _Plan(ruleset)
+    return plan
 
 
 def _since(days: _Days, value: _Value) -> Effective:
@@ -165,8 +203,7 @@ def _since(days: _Days, value: _Value) -> Effective:
     if days.created >= as_of:
         return Effective(as_of, True)
     # the value on the days before a change day c is the value on c - 1
-    for c in reversed(change_days(reads(days.ruleset, value.conditions), days.records,
-                                  days.created + ONE_DAY, as_of)):
+    for c in reversed(change_days(value.reads, days.records, days.created + ONE_DAY, as_of)):
         before = value.judge(days.on(c - ONE_DAY))
         if isinstance(before, Unsure) and now in before.possible:
             return Effective(as_of, False)
@@ -191,7 +228,7 @@ def effective_since(ruleset: n.RuleSet, records: CustomerRecords, as_of: date, c
     in [d, as_of] gives the same value (at the earliest the day the customer was created). exact=False (and
     on=as_of) when the rules deciding it read ranks or built-in scores whose past values are unknown."""
     _check_evaluated(records, as_of)
-    return _since(_Days(ruleset, records, as_of, cutoffs), _value(ruleset, kind, label))
+    return _since(_Days(ruleset, records, as_of, cutoffs), _plan(ruleset).value(kind, label))
 
 
 class EffectiveDates(Mapping[str, Effective]):
@@ -210,7 +247,7 @@ class EffectiveDates(Mapping[str, Effective]):
             kind, _, label = key.partition(":")
             if not (kind in ("tier", "status") and not label or kind == "tag" and label):
                 raise KeyError(key)
-            self._known[key] = _since(self._days, _value(self._ruleset, kind, label or None))
+            self._known[key] = _since(self._days, _plan(self._ruleset).value(kind, label or None))
         return self._known[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -231,12 +268,6 @@ def effective_for(ruleset: n.RuleSet, records: CustomerRecords, result: Customer
     return EffectiveDates(ruleset, _Days(ruleset, records, result.as_of, cutoffs), result.tags)
 
 
-def _outcome(ev: PyEvaluator, ruleset: n.RuleSet) -> tuple:
-    tier, status = ev.first_match(ruleset.tiers), ev.first_match(ruleset.statuses)
-    tags = frozenset(r.label for r in ruleset.tags if r.condition is not None and ev.boolean(r.condition) is True)
-    return (tier and (tier.label, tier.pos.line), status and (status.label, status.pos.line), tags)
-
-
 def next_change_on(ruleset: n.RuleSet, records: CustomerRecords, as_of: date, cutoffs: dict | None) -> date | None:
     """The earliest day after as_of on which the result (tier, status -- or the rule line deciding them -- or the
     tags) changes with no new data, the rank cut-offs and value scores of as_of held fixed; None when nothing
@@ -244,14 +275,15 @@ def next_change_on(ruleset: n.RuleSet, records: CustomerRecords, as_of: date, cu
     are looked at, and that day is answered if nothing changed by then (a day to look again)."""
     if records.customer.created_at > as_of:
         return records.customer.created_at  # the day it is first evaluated
+    plan = _plan(ruleset)
     days = _Days(ruleset, records, as_of, cutoffs)
-    rules = (*ruleset.tiers, *ruleset.statuses, *ruleset.tags)
-    r = reads(ruleset, [x.condition for x in rules])
     hi = None
-    if r.daily:
-        hi = max(last_change_day(r, days.records) or as_of, as_of) + timedelta(days=DAYS_SINCE_HORIZON)
-    now = _outcome(days.on(as_of), ruleset)
-    for d in change_days(r, days.records, as_of + ONE_DAY, hi):
-        if _outcome(days.on(d), ruleset) != now:
+    if plan.all_reads.daily:
+        last = last_change_day(plan.all_reads, days.records)
+        hi = max(last or as_of, as_of) + timedelta(days=DAYS_SINCE_HORIZON)
+    nows = [part(days.on(as_of)) for part in plan.parts]
+    for d in change_days(plan.all_reads, days.records, as_of + ONE_DAY, hi):
+        ev = days.on(d)
+        if any(part(ev) != now for part, now in zip(plan.parts, nows)):
             return d
     return hi
