@@ -23,9 +23,10 @@ with exact=False. Evaluating on day t with all records equals evaluating with th
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from domain.record_flags import RECORD_DATE
 from rules import nodes as n

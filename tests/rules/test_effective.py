@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from domain.settings import DEFAULT_RULES
@@ -58,11 +58,16 @@ def value_of(result, kind: str, label: str | None):
     return getattr(result, kind)
 
 
-def brute_since(ruleset, records, as_of, kind, label, cutoffs_on, scores_on) -> date:
+def brute_since(ruleset, records, as_of, kind, label, cutoffs_on, scores_on, memo=None) -> date:
     """The definition: the earliest d such that each day t in [d, as_of], evaluated with the data known on t,
-    gives the value of as_of (at the earliest the day the customer was created)."""
+    gives the value of as_of (at the earliest the day the customer was created). `memo` keeps the day's results
+    across calls with the same cut-offs and scores."""
+    memo = {} if memo is None else memo
+
     def value(t):
-        return value_of(evaluate(ruleset, records.known_on(t), t, cutoffs_on(t), builtins=scores_on(t)), kind, label)
+        if t not in memo:
+            memo[t] = evaluate(ruleset, records.known_on(t), t, cutoffs_on(t), builtins=scores_on(t))
+        return value_of(memo[t], kind, label)
 
     now, d = value(as_of), as_of
     while d > records.customer.created_at and value(d - ONE) == now:
@@ -103,8 +108,83 @@ def with_score_rules(draw, ruleset: n.RuleSet) -> n.RuleSet:
 
 
 @st.composite
+def time_rules(draw) -> n.RuleSet:
+    """Rules over time windows, the way a policy is written (`no order 90d`, `count(complaint where open, 30d)
+    >= 2`, `blocked`), combined with and / or / not: their values change in the middle of a history."""
+    from tests.rules.test_agreement import record_condition
+
+    def atom():
+        source = draw(st.sampled_from(["order", "order", "complaint", "delivery", "interaction"]))
+        window = draw(st.sampled_from(WINDOWS + [None]))
+        where = draw(st.one_of(st.none(), st.none(), record_condition(source, 0)))
+        kind = draw(st.sampled_from(["no", "count", "sum", "blocked"]))
+        if kind == "no":
+            return n.NoRecord(source, window, where)
+        if kind == "blocked":
+            return n.Flag("blocked")
+        if kind == "count":
+            return n.Compare(">=", n.Aggregate("count", source, None, window, where),
+                             n.Number(draw(st.sampled_from([1.0, 2.0, 3.0]))))
+        return n.Compare(">", n.Aggregate("sum", "order", n.RecordField("order", "amount"), window),
+                         n.Number(draw(st.sampled_from([0.0, 10.0, 100.0]))))
+
+    def condition(depth=1):
+        kind = draw(st.sampled_from(["atom", "atom", "and", "or", "not"] if depth else ["atom"]))
+        if kind == "atom":
+            return atom()
+        if kind == "not":
+            return n.Not(condition(depth - 1))
+        return (n.And if kind == "and" else n.Or)(condition(depth - 1), condition(depth - 1))
+
+    line = 0
+
+    def rules(kind, labels, otherwise):
+        nonlocal line
+        out = []
+        for _ in range(draw(st.integers(1, 4))):
+            line += 1
+            cond, label = condition(), draw(st.sampled_from(labels))
+            out.append(n.Rule(kind, label, cond, n.Pos(line, 1), f"{kind} {label} if {node_text(cond)}"))
+        if otherwise:
+            line += 1
+            out.append(n.Rule(kind, labels[-1], None, n.Pos(line, 1), f"{kind} {labels[-1]} otherwise"))
+        return tuple(out)
+
+    return n.RuleSet((), rules("tier", ["key", "general", "maintain"], True),
+                     rules("status", ["lost", "at_risk", "active"], True), rules("tag", ["hot", "cold"], False))
+
+
+@st.composite
+def spread_out(draw, as_of: date) -> CustomerRecords:
+    """Records anywhere in the customer's life (and a few after as_of, not yet known then)."""
+    created = as_of - timedelta(days=draw(st.integers(0, 600)))
+    when = st.integers(min(-30, (created - as_of).days - 60), 5).map(lambda k: as_of + timedelta(days=k))
+    maybe = st.one_of(st.none(), when)
+    c = customer(created_at=created, seasonal=draw(st.booleans()),
+                 blocked_from=draw(st.one_of(st.none(), st.none(), when)))
+    orders = [order(draw(when), draw(st.sampled_from([5.0, 50.0, 500.0]))) for _ in range(draw(st.integers(0, 10)))]
+    complaints = [SimpleNamespace(opened_at=draw(when), due_at=draw(maybe), resolved_at=draw(maybe), cost=1.0,
+                                  category=draw(st.sampled_from(["billing", "quality"])))
+                  for _ in range(draw(st.integers(0, 3)))]
+    deliveries = [SimpleNamespace(promised_at=draw(when), delivered_at=draw(maybe), cost=1.0)
+                  for _ in range(draw(st.integers(0, 3)))]
+    interactions = [SimpleNamespace(occurred_at=draw(when), kind=draw(st.sampled_from(["call", "win_back"])),
+                                    cost=1.0) for _ in range(draw(st.integers(0, 2)))]
+    return CustomerRecords(c, orders=orders, complaints=complaints, deliveries=deliveries,
+                           interactions=interactions, scores=_scores(as_of, draw(st.sampled_from(CLV_VALUES))))
+
+
+def _scores(as_of: date, clv) -> SimpleNamespace:
+    scores = SimpleNamespace(**{k: None for k in SCORE_COLUMNS}, as_of=as_of)
+    scores.clv = clv
+    return scores
+
+
+@st.composite
 def histories(draw, as_of: date):
-    """One customer's records, created some days before as_of (the definition is checked back to then)."""
+    """One customer's records: edge-heavy (tests/rules/test_agreement.py) or spread over its life."""
+    if draw(st.booleans()):
+        return draw(spread_out(as_of))
     rows = draw(customer_data(as_of))
     created = as_of - timedelta(days=draw(st.sampled_from([0, 1, 30, 89, 90, 91, 200, 365, 500])))
     c = dict(rows["customers"][0], created_at=created)
@@ -112,9 +192,11 @@ def histories(draw, as_of: date):
         c["blocked_from"] = as_of - timedelta(days=draw(st.integers(-2, 400)))
     mine = {name: [SimpleNamespace(**r) for r in rows[name] if r["customer_id"] == 1]
             for name in ("orders", "complaints", "deliveries", "interactions")}
-    scores = SimpleNamespace(**{k: None for k in SCORE_COLUMNS}, as_of=as_of)
-    scores.clv = draw(st.sampled_from(CLV_VALUES))
-    return CustomerRecords(SimpleNamespace(**c), scores=scores, **mine)
+    return CustomerRecords(SimpleNamespace(**c), scores=_scores(as_of, draw(st.sampled_from(CLV_VALUES))), **mine)
+
+
+def any_rules():
+    return st.one_of(rule_sets(), time_rules()).flatmap(with_score_rules)
 
 
 def reads_rank_or_score(ruleset) -> bool:
@@ -132,33 +214,41 @@ def reads_days_since(ruleset) -> bool:
                                                                        HealthCheck.data_too_large])
 @given(data=st.data())
 def test_effective_since_is_the_start_of_the_run_day_by_day(data):
-    as_of = data.draw(st.sampled_from(AS_OFS), label="as_of")
-    ruleset = data.draw(rule_sets().flatmap(with_score_rules), label="rules")
-    records = data.draw(histories(as_of), label="records")
+    last = data.draw(st.sampled_from(AS_OFS), label="as_of")
+    ruleset = data.draw(any_rules(), label="rules")
+    records = data.draw(histories(last), label="records")
     keys = _rank_keys(ruleset)
     cutoffs = {k: data.draw(st.sampled_from(CUTOFF_VALUES)) for k in keys}
     seed = data.draw(st.integers(0, 10**6), label="seed")
     scores = {"clv": records.scores.clv}
-
-    result = evaluate(ruleset, records.known_on(as_of), as_of, cutoffs)
-    got = effective_for(ruleset, records, result, cutoffs)
-    assert set(got) == {"tier", "status", *(f"tag:{t}" for t in result.tags)}
-    asked = [("tier", None), ("status", None), *(("tag", t) for t in result.tags), ("tag", "hot")]
-    for kind, label in asked:
-        eff = got.get(kind if label is None else f"tag:{label}") or \
-            effective_since(ruleset, records, as_of, cutoffs, kind, label)
-        assert eff == effective_since(ruleset, records, as_of, cutoffs, kind, label)
-        if not eff.exact:
-            assert eff.on == as_of and reads_rank_or_score(ruleset), (kind, label)
-            continue
-        # exact: the day by day definition gives it, with today's cut-offs and scores held for the past ...
-        held = brute_since(ruleset, records, as_of, kind, label, lambda t: cutoffs, lambda t: scores)
-        assert eff.on == held, (kind, label)
-        # ... and with any others on past days: an exact date does not depend on them
-        moved = brute_since(ruleset, records, as_of, kind, label,
-                            lambda t: cutoffs if t == as_of else day_cutoffs(keys, seed, t),
-                            lambda t: scores if t == as_of else day_scores(seed, t))
-        assert eff.on == moved, (kind, label)
+    created = records.customer.created_at
+    # evaluated on as_of and on a few earlier days of the same history
+    earlier = data.draw(st.lists(st.integers(0, (last - created).days), max_size=3), label="days before")
+    held_memo: dict = {}
+    for as_of in dict.fromkeys([last, *(last - timedelta(days=k) for k in earlier)]):
+        moved_memo: dict = {}  # the cut-offs and scores of earlier days: as_of's own on as_of
+        result = evaluate(ruleset, records.known_on(as_of), as_of, cutoffs)
+        got = effective_for(ruleset, records, result, cutoffs)
+        assert set(got) == {"tier", "status", *(f"tag:{t}" for t in result.tags)}
+        asked = [("tier", None), ("status", None), *(("tag", t) for t in result.tags), ("tag", "hot")]
+        for kind, label in asked:
+            eff = got[kind if label is None else f"tag:{label}"]
+            assert eff == effective_since(ruleset, records, as_of, cutoffs, kind, label)
+            event(f"{kind}: " + ("not exact" if not eff.exact else "exact, with ranks or scores in the rules"
+                                 if reads_rank_or_score(ruleset) else "exact"))
+            event(f"{kind}: since " + ("as_of" if eff.on == as_of else "created" if eff.on == created
+                                       else "a day in between"))
+            if not eff.exact:
+                assert eff.on == as_of and reads_rank_or_score(ruleset), (kind, label)
+                continue
+            # exact: the day by day definition gives it, with as_of's cut-offs and scores held for the past ...
+            held = brute_since(ruleset, records, as_of, kind, label, lambda t: cutoffs, lambda t: scores, held_memo)
+            assert eff.on == held, (as_of, kind, label)
+            # ... and with any others on past days: an exact date does not depend on them
+            moved = brute_since(ruleset, records, as_of, kind, label,
+                                lambda t: cutoffs if t == as_of else day_cutoffs(keys, seed, t),
+                                lambda t: scores if t == as_of else day_scores(seed, t), moved_memo)
+            assert eff.on == moved, (as_of, kind, label)
 
 
 def _rank_keys(ruleset) -> list[str]:
@@ -174,7 +264,7 @@ def _rank_keys(ruleset) -> list[str]:
 @given(data=st.data())
 def test_next_change_on_is_the_first_change_day_by_day(data):
     as_of = data.draw(st.sampled_from(AS_OFS), label="as_of")
-    ruleset = data.draw(rule_sets().flatmap(with_score_rules), label="rules")
+    ruleset = data.draw(any_rules(), label="rules")
     records = data.draw(histories(as_of), label="records")
     cutoffs = {k: data.draw(st.sampled_from(CUTOFF_VALUES)) for k in _rank_keys(ruleset)}
     scores = {"clv": records.scores.clv}
