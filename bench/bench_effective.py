@@ -85,7 +85,9 @@ def main() -> None:
     rules = load_rules_file(DEFAULT_RULES)
     for title, recs in (("with pauses (its status changed many times)", history(args.orders, args.seed)),
                         ("buying regularly (active for years: the longest walk back)",
-                         history(args.orders, args.seed, pauses=False))):
+                         history(args.orders, args.seed, pauses=False)),
+                        ("with 3 orders (most customers: the cost per customer of a batch that dates changes)",
+                         history(3, args.seed))):
         report(title, rules, recs, args.repeat)
 
 
@@ -94,7 +96,7 @@ def report(title: str, rules, recs: CustomerRecords, repeat: int) -> None:
     eff = effective_for(rules, recs, result, CUTOFFS)
     nxt = next_change_on(rules, recs, AS_OF, CUTOFFS)
     n_records = sum(len(recs.of(s)) for s in ("order", "complaint", "delivery", "interaction"))
-    print(f"one customer {title}: {n_records} records ({len(recs.orders)} orders since "
+    print(f"one customer {title}:\n  {n_records} records ({len(recs.orders)} orders since "
           f"{recs.orders[0].ordered_at}), default rules, as of {AS_OF}")
     print(f"  tier {result.tier}, status {result.status}, tags {result.tags}")
     print("  effective: " + ", ".join(f"{k} {v.on}{'' if v.exact else ' (not exact)'}" for k, v in eff.items()))
