@@ -3,6 +3,7 @@ against their definitions evaluated day by day, and the examples of issue 8."""
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import replace
 from datetime import date, timedelta
 from types import SimpleNamespace
@@ -12,16 +13,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from domain.settings import DEFAULT_RULES
-from rules.builtins import SCORE_COLUMNS
 from rules import nodes as n
+from rules.builtins import SCORE_COLUMNS
 from rules.change_days import enters, leaves, reads
 from rules.compiler import compile_rules, load_rules_file
 from rules.effective import (DAYS_SINCE_HORIZON, Effective, NotEvaluated, UnknownKind, effective_for,
                              effective_since, next_change_on)
 from rules.to_python import CustomerRecords, evaluate
-from rules.tree import node_text, rank_nodes, walk
+from rules.tree import node_text, rank_key, rank_nodes, walk
 from rules.windows import bounds
-from tests.rules.test_agreement import AS_OFS, WINDOWS, customer_data, rule_sets
+from tests.rules.test_agreement import AS_OFS, WINDOWS, customer_data, record_condition, rule_sets
 
 ONE = timedelta(days=1)
 EXAMPLES = int(os.environ.get("TIERGRAPH_HYPOTHESIS_EXAMPLES", "60"))
@@ -43,13 +44,18 @@ def order(day, amount=100.0, margin=30.0):
 # ---------- the definition, day by day ----------
 
 
+def pick(values: list, *key) -> object:
+    """One of `values`, the same for the same key in every run (str hashes are salted per process)."""
+    return values[zlib.crc32("|".join(map(str, key)).encode()) % len(values)]
+
+
 def day_cutoffs(keys, seed: int, day: date) -> dict:
     """Some rank cut-offs for a past day: whatever they were then, an exact date must not depend on them."""
-    return {k: CUTOFF_VALUES[hash((seed, k, day.toordinal())) % len(CUTOFF_VALUES)] for k in keys}
+    return {k: pick(CUTOFF_VALUES, seed, k, day) for k in keys}
 
 
 def day_scores(seed: int, day: date) -> dict:
-    return {"clv": CLV_VALUES[hash((seed, "clv", day.toordinal())) % len(CLV_VALUES)]}
+    return {"clv": pick(CLV_VALUES, seed, "clv", day)}
 
 
 def value_of(result, kind: str, label: str | None):
@@ -111,8 +117,6 @@ def with_score_rules(draw, ruleset: n.RuleSet) -> n.RuleSet:
 def time_rules(draw) -> n.RuleSet:
     """Rules over time windows, the way a policy is written (`no order 90d`, `count(complaint where open, 30d)
     >= 2`, `blocked`), combined with and / or / not: their values change in the middle of a history."""
-    from tests.rules.test_agreement import record_condition
-
     def atom():
         source = draw(st.sampled_from(["order", "order", "complaint", "delivery", "interaction"]))
         window = draw(st.sampled_from(WINDOWS + [None]))
@@ -252,8 +256,6 @@ def test_effective_since_is_the_start_of_the_run_day_by_day(data):
 
 
 def _rank_keys(ruleset) -> list[str]:
-    from rules.tree import rank_key
-
     exprs = [m.expr for m in ruleset.metrics] + [r.condition for r in (*ruleset.tiers, *ruleset.statuses,
                                                                        *ruleset.tags)]
     return [rank_key(r) for r in rank_nodes(exprs)]
@@ -336,6 +338,8 @@ def test_a_value_that_never_changed_holds_since_the_customer_was_created(rules):
     assert effective_since(rules, recs, date(2026, 11, 23), CUTOFFS, "status") == Effective(date(2025, 3, 1), True)
     with pytest.raises(NotEvaluated):
         effective_since(rules, recs, date(2025, 2, 28), CUTOFFS, "status")
+    # before it exists, its result changes on the day it is created
+    assert next_change_on(rules, recs, date(2025, 2, 1), CUTOFFS) == date(2025, 3, 1)
     with pytest.raises(UnknownKind):
         effective_since(rules, recs, date(2026, 11, 23), CUTOFFS, "segment")
 
