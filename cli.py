@@ -119,6 +119,8 @@ def _evaluate(engine, settings: Settings, as_of: date | None, *, show: bool = Tr
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 1
     as_of = as_of or date.today()
+    from domain.evaluation_state import WriterBusy, writer_transaction
+    from domain.faults import crash_point
     from domain.value.batch import run_value_batch
 
     with _progress() as bar:
@@ -129,11 +131,18 @@ def _evaluate(engine, settings: Settings, as_of: date | None, *, show: bool = Tr
                 steps[step] = bar.add_task(f"value scores: {step}", total=total)
             bar.update(steps[step], completed=done, total=total)
 
-        value_run = run_value_batch(engine, as_of, model=settings.value_model, monetary=settings.rfm_monetary,
-                                    progress=value_progress)
-        task = bar.add_task(f"evaluating rules as of {as_of}", total=None)
-        run = run_batch(engine, ruleset, as_of, rule_set_id=version.id,
-                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+        try:  # scores and rule results in ONE transaction: a kill between them leaves both as they were
+            with writer_transaction(engine) as conn:
+                value_run = run_value_batch(conn, as_of, model=settings.value_model,
+                                            monetary=settings.rfm_monetary, progress=value_progress)
+                crash_point("evaluate:after_scores")
+                task = bar.add_task(f"evaluating rules as of {as_of}", total=None)
+                run = run_batch(conn, ruleset, as_of, rule_set_id=version.id,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+                crash_point("evaluate:before_commit")
+        except WriterBusy as exc:
+            console.print(f"not evaluated: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+            return 1
     fit = value_run.fit or {}
     if fit.get("status") == "fitted":
         console.print(f"scored {value_run.customer_count} customers ({fit.get('model')} fitted on "

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -67,7 +67,7 @@ class NewState:
     tags: list[str]
     metrics: dict[str, float | None]          # the rule set's metric values
     next_change_on: date | None               # earliest date the result changes with no new data (None: never)
-    effective: dict[str, Effective]           # "tier", "status", "tag:<label>" (added or removed) -> since when
+    effective: Mapping[str, Effective]        # "tier", "status", "tag:<label>" (added or removed) -> since when
     run_id: int | None = None                 # the batch run, None for a live (per-customer) evaluation
 
 
@@ -171,11 +171,13 @@ def _apply_chunk(conn: Connection, states: list[NewState], cause: Cause, rank_ca
                "tags": list(s.tags), "metrics": metrics, "next_change_on": s.next_change_on}
         if old is not None and all(getattr(old, k) == new[k] for k in _COMPARED):
             continue  # nothing changed: the row, its as_of and its since stay as they are
-        since = {k: s.effective[k].on if k in s.effective else s.as_of for k in ("tier", "status")}
+        since = {}
+        for kind in ("tier", "status"):  # effective dates are read only for values that changed (they cost)
+            if old is not None and getattr(old, kind) == new[kind]:
+                since[kind] = getattr(old, f"{kind}_since") or s.as_of
+            else:
+                since[kind] = _effective(s, kind).on
         if old is not None:
-            for kind in ("tier", "status"):
-                if getattr(old, kind) == new[kind]:
-                    since[kind] = getattr(old, f"{kind}_since") or since[kind]
             changes += _changes(s, old, cause, rank_cause, version, rules, now)
         run_id = s.run_id if s.run_id is not None else (old.run_id if old is not None else _latest_run_id(conn))
         rows.append({"customer_id": s.customer_id, "run_id": run_id, "as_of": s.as_of, **new,
@@ -186,6 +188,14 @@ def _apply_chunk(conn: Connection, states: list[NewState], cause: Cause, rank_ca
     if changes:
         conn.execute(changes_t.insert(), changes)
     return len(changes)
+
+
+def _effective(s: NewState, key: str) -> Effective:
+    """When the value under `key` began; the evaluation date, inexact, where nothing derived it."""
+    try:
+        return s.effective[key]
+    except KeyError:
+        return Effective(s.as_of, False)
 
 
 def _latest_run_id(conn: Connection) -> int | None:
@@ -212,7 +222,7 @@ def _changes(s: NewState, old: Any, cause: Cause, rank_cause: Cause | None, vers
         deciding = rules.deciding(kind, line, label)
         by = rank_cause if rank_cause is not None and (
             rules.reads_rank(deciding) or rules.reads_rank(rules.deciding(kind, old_line, label))) else cause
-        eff = s.effective.get(key) or Effective(s.as_of, False)
+        eff = _effective(s, key)
         out.append({"customer_id": s.customer_id, "run_id": s.run_id, "as_of": s.as_of, "kind": kind,
                     "old_value": old_value, "new_value": new_value, "changed_at": now,
                     "effective_on": eff.on, "exact": bool(eff.exact), "cause": by.kind,

@@ -182,6 +182,11 @@ class CustomerEvaluation(SQLModel, table=True):
     status_since: Optional[date] = None
 
 
+def _as_of_of_row(context) -> date:
+    """A change inserted without an effective date (by hand, in a bench) is dated by its evaluation, inexactly."""
+    return context.get_current_parameters()["as_of"]
+
+
 class TierChange(SQLModel, table=True):
     """Append-only log of tier, status and tag changes; never updated, never deleted.
 
@@ -199,9 +204,9 @@ class TierChange(SQLModel, table=True):
     new_value: Optional[str] = Field(default=None, max_length=100)
     changed_at: datetime = Field(default_factory=utcnow)  # recordedAt: when the change was committed
     # the day the customer's data first satisfied the deciding rule; exact=False: the evaluation date instead
-    effective_on: date
+    effective_on: date = Field(sa_column_kwargs={"default": _as_of_of_row})
     exact: bool = False
-    cause: str = Field(max_length=20)  # NEW_DATA / TIME / RULES / CUTOFFS / MANUAL
+    cause: str = Field(default="MANUAL", max_length=20)  # NEW_DATA / TIME / RULES / CUTOFFS / MANUAL
     cause_record_kind: Optional[str] = Field(default=None, max_length=20)
     cause_record_external_id: Optional[str] = Field(default=None, max_length=100)
     cause_rule_set_version: Optional[int] = None

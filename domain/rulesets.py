@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.data_date import data_today
 from domain.evaluation import Progress, run_batch
+from domain.evaluation_state import Cause
 from domain.models import CustomerEvaluation, EvaluationRun, RuleSet as RuleSetTable, utcnow
 from rules import nodes
 from rules.compiler import compile_rules
@@ -108,7 +109,7 @@ def apply(engine: Engine, version: Version, as_of: date, progress: Optional[Prog
 
     try:
         return run_batch(engine, compile_rules(version.source), as_of, rule_set_id=version.id, progress=progress,
-                         then=activate)
+                         then=activate, cause=Cause("RULES", rule_set_version=version.version))
     except Exception as exc:  # noqa: BLE001 - any failure of the run means "not applied"; the reason is kept
         raise EvaluationFailed(f"evaluating version {version.version} as of {as_of} failed, nothing changed: "
                                f"{type(exc).__name__}: {exc}"[:1900]) from exc

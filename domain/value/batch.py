@@ -9,7 +9,7 @@ Steps (nothing loops over customers or orders in Python except building the rows
 2. fit    the purchase model (BG/NBD or MBG/NBD) and Gamma-Gamma on per-customer arrays from the aggregate query
           (domain.value.clv.fit_value_models), plus a backtest: the same model fitted on the history up to
           `holdout_days` before as_of, predicting the order days of the last `holdout_days` days;
-3. store  ONE transaction: insert the value_runs row, delete every customer_scores row, insert the new rows with
+3. store  ONE writer transaction (domain.evaluation_state; steps 1-2 run inside it too): insert the value_runs row, delete every customer_scores row, insert the new rows with
           COPY (PostgreSQL) or executemany in chunks (domain.bulk), roll the indirect value up the customer graph in SQL, finish the run row.
           Any failure rolls everything back: the previous scores stay whole and no run row is left behind.
 """
@@ -23,9 +23,10 @@ from typing import Any, Callable
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from domain.bulk import insert_rows
+from domain.evaluation_state import in_writer_transaction, writer_transaction
 from domain.models import CustomerScore, ValueRun, utcnow
 from domain.value import clv as clv_mod
 from domain.value.clv import fit_value_models, holdout_check
@@ -249,13 +250,24 @@ def _chunk_rows(cols: dict[str, np.ndarray], fixed: dict[str, Any], start: int, 
     return [{**fixed, **dict(zip(names, vals))} for vals in zip(*lists)]
 
 
-def run_value_batch(engine: Engine, as_of: date, *, model: str = "bgnbd", monetary: str = "revenue",
+def run_value_batch(bind: Engine | Connection, as_of: date, *, model: str = "bgnbd", monetary: str = "revenue",
                     progress: Progress | None = None, monthly_discount_rate: float = 0.01, clv_months: int = 12,
                     holdout_days: int = 90, min_repeat_buyers: int = MIN_REPEAT_BUYERS) -> ValueRun:
     """Compute every score of every customer with created_at <= as_of and replace customer_scores atomically.
 
     model: "bgnbd" or "mbgnbd"; monetary: "revenue" or "margin" (what RFM's M ranks). Returns the stored run
-    (fit JSON: params, standard errors, log-likelihood, holdout check, fit seconds, step timings)."""
+    (fit JSON: params, standard errors, log-likelihood, holdout check, fit seconds, step timings).
+    `bind`: an engine (the batch is its own writer transaction) or a connection inside
+    evaluation_state.writer_transaction (`tiergraph evaluate` stores the scores and the rules' results in one).
+    Reading, fitting and storing all happen inside it, so no write can slip between what is read and stored."""
+    if not isinstance(bind, Connection):
+        with writer_transaction(bind) as conn:
+            return run_value_batch(conn, as_of, model=model, monetary=monetary, progress=progress,
+                                   monthly_discount_rate=monthly_discount_rate, clv_months=clv_months,
+                                   holdout_days=holdout_days, min_repeat_buyers=min_repeat_buyers)
+    conn = bind
+    if not in_writer_transaction(conn):
+        raise RuntimeError("run_value_batch on a connection must run inside evaluation_state.writer_transaction")
     if model not in clv_mod.MODELS:
         raise ValueError(f"model must be one of {sorted(clv_mod.MODELS)}, not {model!r}")
     if monetary not in MONETARY_CHOICES:
@@ -266,19 +278,16 @@ def run_value_batch(engine: Engine, as_of: date, *, model: str = "bgnbd", moneta
     timings: dict[str, float] = {}
     windows = score_windows(as_of, holdout_days)
 
-    # 1. read (one snapshot on PostgreSQL)
-    conn_opts = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
-    with engine.connect().execution_options(**conn_opts) as conn:
-        if engine.dialect.name == "postgresql":  # the sorts for RANK() and the day grouping stay in memory
-            conn.execute(sa.text(f"SET LOCAL work_mem = '{int(PG_WORK_MEM_MB)}MB'"))
-        agg = fetch_customer_aggregates(conn, windows, monetary)
-        timings["aggregate_sql"] = agg.seconds
-        step("aggregate", agg.n, agg.n)
-        t = time.perf_counter()
-        order_ids, order_days = fetch_order_days(conn, as_of)
-        timings["order_days_sql"] = time.perf_counter() - t
-        step("order days", int(order_ids.shape[0]), int(order_ids.shape[0]))
-        conn.rollback()
+    # 1. read (writers take turns: nothing changes the data until this transaction ends)
+    if conn.dialect.name == "postgresql":  # the sorts for RANK() and the day grouping stay in memory
+        conn.execute(sa.text(f"SET LOCAL work_mem = '{int(PG_WORK_MEM_MB)}MB'"))
+    agg = fetch_customer_aggregates(conn, windows, monetary)
+    timings["aggregate_sql"] = agg.seconds
+    step("aggregate", agg.n, agg.n)
+    t = time.perf_counter()
+    order_ids, order_days = fetch_order_days(conn, as_of)
+    timings["order_days_sql"] = time.perf_counter() - t
+    step("order days", int(order_ids.shape[0]), int(order_ids.shape[0]))
 
     # 2. fit and score
     model_cols, fit = fit_lifetime_value(agg, windows, model, monthly_discount_rate=monthly_discount_rate,
@@ -291,35 +300,34 @@ def run_value_batch(engine: Engine, as_of: date, *, model: str = "bgnbd", moneta
     timings["gap_seasonality"] = time.perf_counter() - t
     fit.update(monetary=monetary, windows=windows.as_dict(), as_of=as_of.isoformat())
 
-    # 3. store, all or nothing
-    with engine.begin() as conn:
-        run_id = conn.execute(
-            runs_t.insert().values(as_of=as_of, model=model, started_at=started, customer_count=0, fit={})
-            .returning(runs_t.c.id)).scalar_one()
-        t = time.perf_counter()
-        cols = _columns(agg, windows, model_cols, gap, seasonal)
-        fixed = {"run_id": run_id, "as_of": as_of}
-        timings["scoring"] = time.perf_counter() - t + timings["gap_seasonality"]
-        t = time.perf_counter()
-        conn.execute(scores_t.delete())
+    # 3. store, all or nothing (in the caller's transaction)
+    run_id = conn.execute(
+        runs_t.insert().values(as_of=as_of, model=model, started_at=started, customer_count=0, fit={})
+        .returning(runs_t.c.id)).scalar_one()
+    t = time.perf_counter()
+    cols = _columns(agg, windows, model_cols, gap, seasonal)
+    fixed = {"run_id": run_id, "as_of": as_of}
+    timings["scoring"] = time.perf_counter() - t + timings["gap_seasonality"]
+    t = time.perf_counter()
+    conn.execute(scores_t.delete())
 
-        def chunks():
-            for start in range(0, agg.n, CHUNK):
-                yield from _chunk_rows(cols, fixed, start, start + CHUNK)
-                step("store", min(start + CHUNK, agg.n), agg.n)
+    def chunks():
+        for start in range(0, agg.n, CHUNK):
+            yield from _chunk_rows(cols, fixed, start, start + CHUNK)
+            step("store", min(start + CHUNK, agg.n), agg.n)
 
-        insert_rows(conn, scores_t, chunks(), [*fixed, *cols])
-        timings["store"] = time.perf_counter() - t
-        t = time.perf_counter()
-        conn.execute(sa.text(ROLLUP_GROUP_SQL))
-        conn.execute(sa.text(ROLLUP_REFERRED_SQL))
-        timings["rollup_sql"] = time.perf_counter() - t
-        step("rollup", 1, 1)
-        timings["total"] = time.perf_counter() - t_start
-        fit["timings"] = timings
-        finished = utcnow()
-        fit = _json(fit)
-        conn.execute(runs_t.update().where(runs_t.c.id == run_id)
-                     .values(finished_at=finished, customer_count=agg.n, fit=fit))
+    insert_rows(conn, scores_t, chunks(), [*fixed, *cols])
+    timings["store"] = time.perf_counter() - t
+    t = time.perf_counter()
+    conn.execute(sa.text(ROLLUP_GROUP_SQL))
+    conn.execute(sa.text(ROLLUP_REFERRED_SQL))
+    timings["rollup_sql"] = time.perf_counter() - t
+    step("rollup", 1, 1)
+    timings["total"] = time.perf_counter() - t_start
+    fit["timings"] = timings
+    finished = utcnow()
+    fit = _json(fit)
+    conn.execute(runs_t.update().where(runs_t.c.id == run_id)
+                 .values(finished_at=finished, customer_count=agg.n, fit=fit))
     return ValueRun(id=run_id, as_of=as_of, model=model, started_at=started, finished_at=finished,
                     customer_count=agg.n, fit=fit)

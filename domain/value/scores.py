@@ -248,7 +248,8 @@ class CustomerAggregates:
 
 def _stream(conn: Connection, sql: str, params: dict[str, Any], batch: int = 50_000):
     stmt = sa.text(sql).bindparams(*(sa.bindparam(k, type_=sa.Date) for k, v in params.items() if isinstance(v, date)))
-    result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt, params)
+    # options on the statement, not the connection: the caller's writer transaction goes on to write with it
+    result = conn.execute(stmt.execution_options(stream_results=True, yield_per=batch), params)
     keys = list(result.keys())
     return keys, result.partitions(batch)
 

@@ -111,12 +111,13 @@ def test_server_pushes_to_a_real_receiver(changes, empty_db_url):
                 registerWebhook(url: "http://127.0.0.1:{port}/hook", fromBeginning: true) {{ secret endpoint {{ id }} }} }}"""}).json()
             secret = body["data"]["registerWebhook"]["secret"]
             deadline = time.monotonic() + 20
-            while sum(len(json.loads(b)["events"]) for _, b in got) < 90 and time.monotonic() < deadline:
+            while sum(len(json.loads(b)["events"]) for _, b in got) < 92 and time.monotonic() < deadline:
                 time.sleep(0.05)
     finally:
         receiver.should_exit = True
         thread.join(timeout=10)
     events = [e for _, b in got for e in json.loads(b)["events"]]
-    assert len(events) == 90  # 45 tier + 45 status changes
+    assert len(events) == 92  # 45 tier + 45 status changes + 2 tags the new rules no longer give (tags are logged)
+    assert [e["kind"] for e in events].count("tag") == 2
     for headers, raw in got:
         assert webhooks.verify(secret, int(headers["x-tiergraph-timestamp"]), raw, headers["x-tiergraph-signature"])
