@@ -116,7 +116,7 @@ class ChangeFeed:
         self.poll_seconds = poll_seconds
         self.queue_size = queue_size
         self.position = 0  # the last change id read from the log and handed out
-        self.reads = 0  # how many reads found new rows
+        self.reads = 0  # how many times new rows were read or announced
         self._subscribers: set[Subscription] = set()
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._wake: Optional[asyncio.Event] = None
@@ -143,8 +143,11 @@ class ChangeFeed:
                 await task
         self._tasks.clear()
 
-    def subscribe(self, where: Optional[ChangeFilter] = None) -> Subscription:
-        """A queue that receives every change read after this call (and matching `where`)."""
+    def subscribe(self, where: Optional[ChangeFilter] = None, replayed_through: int = 0) -> Subscription:
+        """A queue that receives every change read after this call (and matching `where`). `replayed_through`: the
+        last id the subscriber has read from the log itself; an idle feed (which reads nothing) starts there."""
+        if not self._subscribers:
+            self.position = max(self.position, replayed_through)
         sub = Subscription(where, asyncio.Queue(self.queue_size))
         self._subscribers.add(sub)
         return sub
@@ -177,9 +180,17 @@ class ChangeFeed:
     async def _read_forever(self) -> None:
         assert self._wake is not None
         while True:
+            woken = False
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                woken = True
             self._wake.clear()
+            if not self._subscribers:
+                # nobody to hand rows to: no query (a subscriber replays the log itself, see subscribe); a writer's
+                # signal still wakes the webhook sender, whose own timeout covers the safety poll
+                if woken:
+                    self._note_change()
+                continue
             try:
                 await self.read_new()
             except Exception:  # noqa: BLE001 - a failed read (database restarting) is retried at the next wake
@@ -193,16 +204,19 @@ class ChangeFeed:
             for event in events:
                 self._fan_out(event)
             if events:
-                self.position = events[-1].id
+                self.position = max(self.position, events[-1].id)
                 total += len(events)
             if len(events) < READ_BATCH:
                 break
         if total:
-            self.reads += 1
-        if total and self._changed is not None:
+            self._note_change()
+        return total
+
+    def _note_change(self) -> None:
+        self.reads += 1
+        if self._changed is not None:
             self._changed.set()
             self._changed = asyncio.Event()
-        return total
 
     def _fan_out(self, event: ChangeEvent) -> None:
         for sub in list(self._subscribers):

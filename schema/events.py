@@ -174,7 +174,8 @@ class EventSubscriptions:
                            effective_to: EffectiveTo = None) -> AsyncGenerator[TierChangeEvent, None]:
         c = ctx(info)
         where = await _filter(info, kinds, new_values, old_values, customer, effective_from, effective_to)
-        last = _after_id(after) if after is not None else await c.loaders.run(last_change_id, c.engine)
+        head = await c.loaders.run(last_change_id, c.engine)  # the replay below reads at least this far
+        last = _after_id(after) if after is not None else head
         feed = running_feed(c.engine)
         if feed is None:  # the schema run without the server (no feed): poll the log
             async for event in _polled(info, last, where):
@@ -196,7 +197,7 @@ class EventSubscriptions:
                 if len(events) < REPLAY_PAGE:
                     if sub is not None:
                         break
-                    sub = feed.subscribe(where)
+                    sub = feed.subscribe(where, replayed_through=max(last, head))
             while True:
                 try:
                     event = await sub.next()

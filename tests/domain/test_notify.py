@@ -43,3 +43,35 @@ def test_a_full_queue_drops_only_that_subscriber(engine):
 def test_the_queue_must_hold_at_least_one_event(engine):
     with pytest.raises(ValueError, match="TIERGRAPH_SUBSCRIBER_QUEUE"):
         ChangeFeed(engine, queue_size=0)
+
+
+def test_an_idle_feed_asks_the_database_nothing(engine):
+    """With no subscriber the safety poll costs no query (the webhook sender still wakes on a writer's signal);
+    a subscriber's own replay tells the feed where to start."""
+    import sqlalchemy as sa
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    async def scenario():
+        feed = ChangeFeed(engine, poll_seconds=0.02)
+        await feed.start()
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            reads = feed.reads
+            await asyncio.sleep(0.2)  # ten safety polls
+            assert statements == []
+            changes_committed(engine)  # a writer's signal: no rows read, but the webhook sender is woken
+            assert await feed.wait_for_changes(2, since=reads) == reads + 1
+            sub = feed.subscribe(replayed_through=41)
+            assert feed.position == 41
+            await asyncio.sleep(0.1)
+            assert any("tier_changes" in s for s in statements)  # with a subscriber the poll reads the log
+            feed.unsubscribe(sub)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+            await feed.stop()
+
+    asyncio.run(scenario())

@@ -360,3 +360,42 @@ def test_replay_then_live_has_no_gap_and_no_duplicate(graph_engine, empty_db_url
             assert [e["cursor"] for e in sub.events(len(want), timeout=30)] == want
             sub.nothing_for(0.3)
             sub.close()
+
+
+def test_an_order_recorded_through_the_api_is_pushed_with_its_cause(graph_engine, empty_db_url):
+    """The API's own write (recordOrder, made in the server's process) reaches a subscriber on another connection
+    at once, on both databases: the lost customer is active, cause NEW_DATA with the order's id and the rule."""
+    import httpx
+
+    from domain.data_date import data_today
+    from domain.rulesets import publish
+    from domain.settings import DEFAULT_RULES
+
+    publish(graph_engine, DEFAULT_RULES.read_text())
+    today = data_today(graph_engine)
+    with graph_engine.connect() as conn:
+        lost = conn.execute(sa.text(
+            "SELECT c.external_id FROM customer_evaluations e JOIN customers c ON c.id = e.customer_id "
+            "WHERE e.status = 'lost' AND c.blocked_from IS NULL ORDER BY c.id")).scalar()
+    assert lost is not None
+    with server_process(empty_db_url, TIERGRAPH_ADMIN_TOKEN="push-admin") as uri:
+        sub = Subscriber(uri, {"customer": lost, "kinds": ["status"]})
+        _settle(sub)
+        order = {"externalId": "O-live-1", "customerExternalId": lost, "orderedAt": today.isoformat(),
+                 "lines": [{"sku": "A", "quantity": 1, "unitPrice": 30}]}
+        started = time.monotonic()
+        body = httpx.post(uri.replace("ws://", "http://"), headers={"Authorization": "Bearer push-admin"}, json={
+            "query": "mutation($o: OrderInput!) { recordOrder(input: $o) { changed customer { status { name } } } }",
+            "variables": {"o": order}}, timeout=30).json()
+        [event] = sub.events(1, timeout=PUSHED)
+        waited = time.monotonic() - started
+        sub.nothing_for(0.3)
+        sub.close()
+    assert "errors" not in body, body
+    assert body["data"]["recordOrder"]["customer"]["status"]["name"] == "active"
+    assert waited < PUSHED  # the safety poll would take 30 s
+    assert (event["kind"], event["oldValue"], event["newValue"]) == ("status", "lost", "active")
+    assert event["cause"] == {"kind": "NEW_DATA", "recordKind": "order", "recordExternalId": "O-live-1",
+                              "ruleSetVersion": None}
+    assert event["ruleLine"] is not None and event["ruleText"].startswith("status active")
+    assert event["effectiveOn"] == today.isoformat()
