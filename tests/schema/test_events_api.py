@@ -128,7 +128,8 @@ FILTERED = """query($after: String, $kinds: [String!], $newValues: [String!], $o
   tierChanges(first: 100, after: $after, kinds: $kinds, newValues: $newValues, oldValues: $oldValues,
               customer: $customer, effectiveFrom: $effectiveFrom, effectiveTo: $effectiveTo) {
     hasMore events { cursor kind oldValue newValue customerExternalId customerId effectiveOn exact ruleLine ruleText
-                     ruleSetVersion metrics recordedAt cause { kind recordKind recordExternalId ruleSetVersion } } } }"""
+                     ruleSetVersion metrics recordedAt
+                     cause { kind recordKind recordExternalId ruleSetVersion } } } }"""
 
 
 def filtered(http, **variables):
