@@ -194,3 +194,20 @@ def test_subscription_replays_with_its_filter(app_client):
     got = receive(ws, len(want))
     ws.__exit__(None, None, None)
     assert [e["cursor"] for e in got] == want and {e["newValue"] for e in got} == {"small"}
+
+
+def test_a_subscription_with_a_bad_filter_gets_a_typed_error(app_client):
+    ws = app_client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"])
+    ws.__enter__()
+    ws.send_json({"type": "connection_init"})
+    assert ws.receive_json()["type"] == "connection_ack"
+    for n, args in enumerate(['effectiveFrom: "0001-01-01"', 'effectiveTo: "9999-12-31"', 'kinds: ["mood"]',
+                              'customer: "no-such-customer"']):
+        query = "subscription { tierChanges(%s) { cursor } }" % args
+        ws.send_json({"id": str(n), "type": "subscribe", "payload": {"query": query}})
+        message = ws.receive_json()
+        assert message["type"] == "next" and message["payload"]["data"] is None, message
+        code = message["payload"]["errors"][0]["extensions"]["code"]
+        assert code == ("NOT_FOUND" if "customer" in args else "BAD_ARGUMENT"), message
+        assert ws.receive_json()["type"] == "complete"
+    ws.__exit__(None, None, None)
