@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.data_date import data_today
 from domain.evaluation import Progress, run_batch
-from domain.evaluation_state import Cause
+from domain.evaluation_state import Cause, writer_transaction
 from domain.models import CustomerEvaluation, EvaluationRun, RuleSet as RuleSetTable, utcnow
 from rules import nodes
 from rules.compiler import compile_rules
@@ -141,8 +141,8 @@ def ensure_active(engine: Engine, rules_file: Path, name: str = "default") -> Ve
         return current
     source = Path(rules_file).read_text(encoding="utf-8-sig")
     compile_rules(source)
-    with engine.begin() as conn:
-        return store(conn, source, by=f"file:{rules_file}", name=name, active=True)
+    with writer_transaction(engine) as conn:  # two first starts at once: the second finds the first's version
+        return active_version(conn, name) or store(conn, source, by=f"file:{rules_file}", name=name, active=True)
 
 
 class ActiveRules:
