@@ -46,14 +46,17 @@ _OPTIONAL = ("effective_on", "exact", "cause", "cause_record_kind", "cause_recor
 
 def _event(row) -> ChangeEvent:
     m = row._mapping
+    fields = {k: m.get(k) for k in _OPTIONAL}
+    fields["recorded_at"] = fields["recorded_at"] or m["changed_at"]  # changed_at is when the change committed
     return ChangeEvent(m["id"], m["customer_id"], m["external_id"], m["name"], m["kind"], m["old_value"],
-                       m["new_value"], m["as_of"], m["changed_at"], **{k: m.get(k) for k in _OPTIONAL})
+                       m["new_value"], m["as_of"], m["changed_at"], **fields)
 
 
 def changes_after(engine: Engine, after_id: int, *, limit: int = 500, kinds: Optional[list[str]] = None,
                   customer_id: Optional[int] = None, where: Optional[ChangeFilter] = None) -> list[ChangeEvent]:
-    """Changes with id > after_id, oldest first. Ids only grow, so a reader that remembers the last id it saw
-    resumes exactly where it stopped, across disconnects and server restarts."""
+    """Changes with id > after_id, oldest first. Ids are handed out in commit order (writers of evaluation state
+    take turns: domain.evaluation_state.writer_transaction), so a reader that remembers the last id it saw
+    resumes exactly where it stopped, never skipping one, across disconnects and server restarts."""
     stmt = (sa.select(changes_t, customers_t.c.external_id, customers_t.c.name)
             .join(customers_t, customers_t.c.id == changes_t.c.customer_id)
             .where(changes_t.c.id > after_id).order_by(changes_t.c.id).limit(limit))
