@@ -92,7 +92,7 @@ def reevaluate(conn: Connection, customer_ids: Iterable[int], as_of: date, cause
     if rules is None:
         return []
     version, ruleset = rules
-    cutoffs = _cutoffs(conn, ruleset)
+    cutoffs = cutoffs_in_force(conn, ruleset, as_of)
     states = []
     for chunk in _chunks(touched):
         records = load_all_records(conn, chunk, as_of)
@@ -129,19 +129,21 @@ def _timing(ruleset: n.RuleSet, records: CustomerRecords, result: CustomerResult
         effective.next_change_on(ruleset, records, as_of, cutoffs)
 
 
-def _cutoffs(conn: Connection, ruleset: n.RuleSet) -> dict[str, float | None]:
-    """Rank cut-offs of the last full run of these rules; computed on this connection only when none holds them."""
+def cutoffs_in_force(conn: Connection, ruleset: n.RuleSet, as_of: date) -> dict[str, float | None]:
+    """The rank cut-offs an evaluation on `as_of` is made with, live or explained: those of the last full run of
+    the same rules on or before as_of (a live evaluation never re-ranks the base); computed on this connection
+    only when no run holds them."""
     conditions = [r.condition for r in (*ruleset.tiers, *ruleset.statuses, *ruleset.tags) if r.condition is not None]
     keys = [rank_key(r) for r in rank_nodes(conditions)]
     if not keys:
         return {}
     run = conn.execute(sa.select(eval_runs_t).where(eval_runs_t.c.finished_at.is_not(None),
-                                                    eval_runs_t.c.rules_checksum == rules_checksum(ruleset))
-                       .order_by(eval_runs_t.c.id.desc()).limit(1)).first()
+                                                    eval_runs_t.c.rules_checksum == rules_checksum(ruleset),
+                                                    eval_runs_t.c.as_of <= as_of)
+                       .order_by(eval_runs_t.c.as_of.desc(), eval_runs_t.c.id.desc()).limit(1)).first()
     if run is not None and all(k in (run.cutoffs or {}) for k in keys):
         return dict(run.cutoffs)
-    last = conn.execute(sa.select(sa.func.max(eval_runs_t.c.as_of))).scalar()
-    query, ranks = compile_cutoffs(ruleset, last or date.today())
+    query, ranks = compile_cutoffs(ruleset, as_of)
     row = conn.execute(query).one()
     return {key: (None if row[i] is None else float(row[i])) for i, (key, _node) in enumerate(ranks)}
 

@@ -201,3 +201,14 @@ def test_upsert_customer_changes_only_the_fields_given_and_rolls_up(admin, graph
     assert group_of("C001")["groupRevenue12m"] == pytest.approx(before + child)
     cycle = admin(q, input={"externalId": "C001", "parentExternalId": "C008"})["errors"][0]["extensions"]
     assert cycle["field"] == "input.parentExternalId" and "cycle" in cycle["reason"]
+
+
+def test_after_a_write_past_the_last_batch_the_explanation_agrees(admin):
+    """The write moves the data's now past the last full run: the stored result and its explanation both use
+    that run's rank cut-offs (here unknown: no customer had a known profit), never fresh ones."""
+    later = date(2024, 7, 10).isoformat()
+    customer = admin.data(RECORD_ORDER, input={**ORDER, "orderedAt": later})["recordOrder"]["customer"]
+    assert customer["evaluation"]["asOf"] == later
+    explained = customer["evaluation"]["explanation"]
+    assert explained[0].startswith(f"tier {customer['tier']['name']} "), explained
+    assert explained[1].startswith(f"status {customer['status']['name']} "), explained

@@ -4,8 +4,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Iterator
 
-from graphql import (GraphQLEnumType, GraphQLField, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType, GraphQLSchema,
-                     get_named_type, is_composite_type, print_ast)
+from graphql import (GraphQLEnumType, GraphQLField, GraphQLInputObjectType, GraphQLList, GraphQLNonNull,
+                     GraphQLObjectType, GraphQLScalarType, GraphQLSchema, get_named_type, is_composite_type,
+                     is_required_input_field, print_ast)
 from graphql.utilities import ast_from_value
 
 from schema import build_schema
@@ -56,6 +57,8 @@ def _sample(gtype):
         return []
     if isinstance(gtype, GraphQLEnumType):
         return next(iter(gtype.values.values())).value
+    if isinstance(gtype, GraphQLInputObjectType):  # its required fields (e.g. a write's input)
+        return {n: _sample(f.type) for n, f in gtype.fields.items() if is_required_input_field(f)}
     if isinstance(gtype, GraphQLScalarType):
         return {"Int": 1, "Float": 1.0, "String": "x", "Boolean": False, "ID": "x", "Date": date(2024, 6, 30),
                 "DateTime": datetime(2024, 6, 30), "GlobalID": "Q3VzdG9tZXI6QzAwMQ=="}[gtype.name]
