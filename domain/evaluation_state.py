@@ -262,26 +262,34 @@ class _Rules:
     def tag_line(self, label: str | None) -> int | None:
         return next((r.pos.line for r in self._kind_rules("tag") if r.label == label), None)
 
-    def deciding(self, kind: str, line: int | None, label: str | None) -> list:
+    def deciding(self, kind: str, line: int | None, label: str | None) -> tuple:
         """The rules whose outcome decided the value: for tiers / statuses (first match wins) every rule of the kind
         up to the matching line; for a tag, its rules."""
+        return self._deciding(kind, None if kind == "tag" else line, label if kind == "tag" else None)
+
+    @lru_cache(maxsize=1024)  # noqa: B019 - one _Rules per rule text, kept by _Rules.of's cache anyway
+    def _deciding(self, kind: str, line: int | None, label: str | None) -> tuple:
         if kind == "tag":
-            return [r for r in self._kind_rules(kind) if r.label == label]
+            return tuple(r for r in self._kind_rules(kind) if r.label == label)
         if line is None:
-            return list(self._kind_rules(kind))  # no rule matched: all of them were false
-        return [r for r in self._kind_rules(kind) if r.pos.line <= line]
+            return tuple(self._kind_rules(kind))  # no rule matched: all of them were false
+        return tuple(r for r in self._kind_rules(kind) if r.pos.line <= line)
 
     @staticmethod
-    def reads_rank(rules: list) -> bool:
+    @lru_cache(maxsize=1024)
+    def reads_rank(rules: tuple) -> bool:
         from rules import nodes as n
         from rules.tree import walk
 
         return any(type(node) is n.Rank for r in rules for node in walk(r.condition))
 
-    def metrics_read(self, rules: list, kind: str, metrics: dict) -> Optional[dict]:
-        if self.ruleset is None:
-            return {k: _clean(v) for k, v in metrics.items()}
+    @lru_cache(maxsize=1024)  # noqa: B019
+    def _metric_names(self, rules: tuple) -> tuple:
         from rules.tree import metric_deps
 
-        names = metric_deps(self.ruleset, [r.condition for r in rules if r.condition is not None])
-        return {k: _clean(metrics.get(k)) for k in names}
+        return tuple(metric_deps(self.ruleset, [r.condition for r in rules if r.condition is not None]))
+
+    def metrics_read(self, rules: tuple, kind: str, metrics: dict) -> Optional[dict]:
+        if self.ruleset is None:
+            return {k: _clean(v) for k, v in metrics.items()}
+        return {k: _clean(metrics.get(k)) for k in self._metric_names(rules)}
