@@ -9,8 +9,9 @@ Steps (nothing loops over customers or orders in Python except building the rows
 2. fit    the purchase model (BG/NBD or MBG/NBD) and Gamma-Gamma on per-customer arrays from the aggregate query
           (domain.value.clv.fit_value_models), plus a backtest: the same model fitted on the history up to
           `holdout_days` before as_of, predicting the order days of the last `holdout_days` days;
-3. store  ONE writer transaction (domain.evaluation_state; steps 1-2 run inside it too): insert the value_runs row, delete every customer_scores row, insert the new rows with
-          COPY (PostgreSQL) or executemany in chunks (domain.bulk), roll the indirect value up the customer graph in SQL, finish the run row.
+3. store  ONE writer transaction (domain.evaluation_state; steps 1-2 run inside it too): insert the value_runs
+          row, delete every customer_scores row, insert the new rows with COPY (PostgreSQL) or executemany in
+          chunks (domain.bulk), roll the indirect value up the customer graph in SQL, finish the run row.
           Any failure rolls everything back: the previous scores stay whole and no run row is left behind.
 """
 from __future__ import annotations

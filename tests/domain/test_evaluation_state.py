@@ -21,7 +21,8 @@ from tests_support import GRAPH_FIXTURE
 AS_OF = date(2024, 6, 30)
 RANKED = ("tier top if sum(order.amount, 90d) in top 50%\ntier rest otherwise\n"
           "status active if count(order, 90d) >= 1\nstatus gone otherwise\n")
-NO_TAGS = "tier big if count(order) >= 3\ntier small otherwise\nstatus active if count(order, 12m) >= 1\nstatus gone otherwise\n"
+NO_TAGS = ("tier big if count(order) >= 3\ntier small otherwise\n"
+           "status active if count(order, 12m) >= 1\nstatus gone otherwise\n")
 
 
 @pytest.fixture
