@@ -33,6 +33,7 @@ log = logging.getLogger("tiergraph.notify")
 CHANNEL = "tiergraph_changes"
 READ_BATCH = 1000
 QUEUE_SIZE = 10_000  # events a subscriber may be behind before it is closed as too slow
+STOP_SECONDS = 5.0
 LISTEN_RETRY_SECONDS = 1.0
 
 _feeds: dict[str, weakref.WeakSet] = {}  # database URL -> the running feeds of this process on it
@@ -138,9 +139,12 @@ class ChangeFeed:
             _feeds.get(_key(self.engine), weakref.WeakSet()).discard(self)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # bounded: a task stuck in a database call (a read in a worker thread, a LISTEN connection closing) must
+            # not hold the server's shutdown; the process is ending and takes them with it
+            _done, stuck = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+            for task in stuck:
+                log.warning("change feed task %s did not stop within %ss", task.get_name(), STOP_SECONDS)
         self._tasks.clear()
 
     def subscribe(self, where: Optional[ChangeFilter] = None, replayed_through: int = 0) -> Subscription:
