@@ -217,7 +217,7 @@ class Customer(relay.Node):
         if row is None or row.tier is None:
             return None
         return Assignment(name=row.tier, line=row.tier_line, rule=rule_text(info, row.tier_line),
-                          customer_id=self.row_id, kind="tier")
+                          since=row.tier_since, customer_id=self.row_id, kind="tier")
 
     @strawberry.field(description="The status (prospect, active, at_risk, lost, ...) with the rule that gave it.")
     async def status(self, info: Info) -> Optional[Assignment]:
@@ -225,7 +225,7 @@ class Customer(relay.Node):
         if row is None or row.status is None:
             return None
         return Assignment(name=row.status, line=row.status_line, rule=rule_text(info, row.status_line),
-                          customer_id=self.row_id, kind="status")
+                          since=row.status_since, customer_id=self.row_id, kind="status")
 
     @strawberry.field(description="Every tag whose rule matched.")
     async def tags(self, info: Info) -> list[Assignment]:

@@ -57,6 +57,9 @@ class Assignment:
     rule: Optional[str] = strawberry.field(description="The deciding rule as written.")
     customer_id: strawberry.Private[int]
     kind: strawberry.Private[str]
+    since: Optional[date] = strawberry.field(
+        default=None, description="Tier and status: the effective date of the change that set this value (the "
+                                  "same however many evaluations ran since); null for tags.")
 
     @strawberry.field(description="Why: the rule and the values it read, e.g. 'lost (line 14: no order 90d "
                                   "unless seasonal) — last order 2026-07-30, 116 days ago; seasonal = false'.")

@@ -16,7 +16,7 @@ from tests.schema.conftest import GraphQLClient
 LATE = date(2024, 6, 30)
 TOKEN = "admin-t"
 
-CUSTOMER = """customer { externalId status { name line } tier { name } evaluation { asOf explanation }
+CUSTOMER = """customer { externalId status { name line since } tier { name } evaluation { asOf explanation }
     loss { status } value { revenue12m asOf pAlive } }"""
 RECORD_ORDER = """mutation($input: OrderInput!) { recordOrder(input: $input) { changed
     order { externalId orderedAt amount margin lines { lineNo quantity unitPrice unitCost product { sku } } }
@@ -78,6 +78,7 @@ def test_an_order_for_a_lost_customer_makes_it_active_in_the_same_response(admin
     assert (old, new, cause, record_kind) == ("lost", "active", "NEW_DATA", "order")
     assert line == customer["status"]["line"]
     assert str(effective_on)[:10] == LATE.isoformat()
+    assert customer["status"]["since"] == LATE.isoformat()  # the current status carries the change's effective date
 
     # an identical retry changes nothing: no new order, no new event
     counts = _counts(graph_engine)
