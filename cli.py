@@ -190,6 +190,19 @@ def cmd_evaluate(args, settings: Settings) -> int:
     return _evaluate(_engine(settings), settings, args.as_of)
 
 
+def cmd_tick(args, settings: Settings) -> int:
+    from domain.evaluation_state import WriterBusy
+    from domain.tick import tick
+
+    try:
+        report = tick(_engine(settings), args.until)
+    except WriterBusy as exc:  # chunks finished before stay committed; the rest stay due for the next tick
+        console.print(f"tick stopped: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    console.print(report.summary(), markup=False, highlight=False)
+    return 0
+
+
 def cmd_rules_publish(args, settings: Settings) -> int:
     from domain.rulesets import EvaluationFailed, publish
     from rules.errors import RuleErrors
@@ -341,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="evaluate the rules over the whole base and store the results")
     ev.add_argument("--as-of", type=date.fromisoformat, help="evaluation date YYYY-MM-DD (default: today)")
     ev.set_defaults(func=cmd_evaluate)
+
+    tk = sub.add_parser("tick", help="re-evaluate only the customers whose next change date has come (for cron)")
+    tk.add_argument("--until", type=date.fromisoformat,
+                    help="the tick's date YYYY-MM-DD (default: today; never before the stored evaluation)")
+    tk.set_defaults(func=cmd_tick)
 
     rules = sub.add_parser("rules", help="work with rule files")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
