@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import logging
+import threading
 from typing import Any
 
 import httpx
@@ -146,6 +148,29 @@ async def _send_webhooks(engine, settings: Settings, feed: ChangeFeed) -> None:
             await feed.wait_for_changes(settings.event_poll_seconds, since=seen)
 
 
+def _seconds_until_hour(hour: int, now: datetime.datetime | None = None) -> float:
+    """Seconds from now to the next time the clock shows `hour`:00 (local time)."""
+    now = now or datetime.datetime.now()
+    nxt = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if nxt <= now:
+        nxt += datetime.timedelta(days=1)
+    return (nxt - now).total_seconds()
+
+
+async def _daily_tick(engine, settings: Settings, stop: threading.Event) -> None:
+    """The tick at start-up (catching up after downtime), then every day at TIERGRAPH_TICK_HOUR, in a worker
+    thread. A failed tick is logged; the customers it did not reach stay due and the next tick takes them."""
+    from domain.tick import tick
+
+    while True:
+        try:
+            report = await run_in_threadpool(tick, engine, stop=stop)
+            log.info("%s", report.summary())
+        except Exception:  # noqa: BLE001 - one failed tick must not stop the next ones
+            log.exception("tick failed; the customers due stay due for the next tick")
+        await asyncio.sleep(_seconds_until_hour(settings.tick_hour))
+
+
 def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
     """Builds the app from settings; nothing touches the database until start-up."""
     settings = settings or Settings.from_env()
@@ -177,7 +202,14 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
         feed = ChangeFeed(engine, poll_seconds=settings.event_poll_seconds, queue_size=settings.subscriber_queue)
         await feed.start()
         sender = asyncio.create_task(_send_webhooks(engine, settings, feed)) if settings.webhooks else None
+        stop_tick = threading.Event()
+        ticker = asyncio.create_task(_daily_tick(engine, settings, stop_tick)) if settings.tick else None
         yield
+        if ticker is not None:  # a tick in its thread ends after its current chunk (which commits whole)
+            stop_tick.set()
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):

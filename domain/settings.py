@@ -23,6 +23,13 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _hour(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if not 0 <= value <= 23:
+        raise SettingsError(f"{name} must be an hour from 0 to 23, got {value}")
+    return value
+
+
 def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
     raw = (env.get(name) or default).strip().lower()
     if raw not in allowed:
@@ -55,6 +62,10 @@ class Settings:
     rfm_monetary: str = "revenue"  # RFM's M: revenue, or margin
     value_model: str = "bgnbd"  # lifetime model: bgnbd, or mbgnbd (one-time buyers can be lost too)
     webhooks: bool = True  # the server pushes tier changes to registered webhook endpoints
+    # the server runs the tick at start-up (catching up after downtime) and then daily. On by default from the
+    # environment (TIERGRAPH_TICK); Settings built in code (tests, embedding) opt in, so their data does not age
+    tick: bool = False
+    tick_hour: int = 2  # the hour of the day (0-23, server's local time) of the daily tick
     api_token: str | None = None  # when set, every API call needs it (or the admin token)
     admin_token: str | None = None  # required for admin fields (rule sets, jobs, webhooks); None disables them
 
@@ -79,6 +90,8 @@ class Settings:
             rfm_monetary=_choice(env, "TIERGRAPH_RFM_MONETARY", ("revenue", "margin"), "revenue"),
             value_model=_choice(env, "TIERGRAPH_VALUE_MODEL", ("bgnbd", "mbgnbd"), "bgnbd"),
             webhooks=env.get("TIERGRAPH_WEBHOOKS", "on").lower() not in {"0", "off", "false", "no"},
+            tick=env.get("TIERGRAPH_TICK", "on").lower() not in {"0", "off", "false", "no"},
+            tick_hour=_hour(env, "TIERGRAPH_TICK_HOUR", 2),
             event_poll_seconds=_float(env, "TIERGRAPH_EVENT_POLL_SECONDS", 1.0),
             subscriber_queue=_int(env, "TIERGRAPH_SUBSCRIBER_QUEUE", 10_000),
         )

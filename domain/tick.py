@@ -12,6 +12,7 @@ and the next tick picks them up.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -50,20 +51,23 @@ def tick_date(engine: Engine, until: Optional[date] = None) -> date:
     return max(day, stored) if stored is not None else day
 
 
-def tick(engine: Engine, until: Optional[date] = None) -> TickReport:
+def tick(engine: Engine, until: Optional[date] = None, *, stop: Optional[threading.Event] = None) -> TickReport:
     """Re-evaluate, day by day, the customers whose next_change_on is on or before the tick's date.
-    Raises evaluation_state.WriterBusy when another writer holds the state too long (chunks already done stay)."""
+    Raises evaluation_state.WriterBusy when another writer holds the state too long (chunks already done stay).
+    `stop` (a server shutting down) ends the tick between chunks; the customers not reached stay due."""
     started = time.monotonic()
     target = tick_date(engine, until)
     days = customers = changes = 0
     done: Optional[date] = None  # the last day evaluated: a customer still due on it is not retried in this tick
-    while True:
+    while not (stop and stop.is_set()):
         with engine.connect() as conn:
             day = _next_due_day(conn, target, after=done)
             ids = [] if day is None else _due(conn, day, after=done)
         if day is None:
             break
         for start in range(0, len(ids), CHUNK):
+            if stop and stop.is_set():
+                break
             with writer_transaction(engine) as conn:
                 last_id = conn.execute(sa.select(sa.func.max(changes_t.c.id))).scalar() or 0
                 customers += len(live.reevaluate(conn, ids[start:start + CHUNK], day, Cause("TIME")))

@@ -118,3 +118,52 @@ def test_cli_tick_prints_the_report_and_a_busy_writer_exits_1(base, monkeypatch,
     monkeypatch.setattr(tick_module, "writer_transaction", busy)
     assert cli.main(["tick", "--until", DUE["B"].isoformat()]) == 1
     assert "tick stopped: another writer" in capsys.readouterr().err
+
+
+def test_settings_tick_on_by_default_from_the_environment_and_hour_checked():
+    from domain.settings import Settings, SettingsError
+
+    assert (Settings.from_env({}).tick, Settings.from_env({}).tick_hour) == (True, 2)
+    assert Settings.from_env({"TIERGRAPH_TICK": "off", "TIERGRAPH_TICK_HOUR": "23"}).tick is False
+    with pytest.raises(SettingsError, match="TIERGRAPH_TICK_HOUR must be an hour"):
+        Settings.from_env({"TIERGRAPH_TICK_HOUR": "24"})
+
+
+def test_seconds_until_the_tick_hour():
+    from datetime import datetime
+
+    import server
+
+    assert server._seconds_until_hour(2, datetime(2026, 1, 1, 1, 30)) == 1800
+    assert server._seconds_until_hour(2, datetime(2026, 1, 1, 2, 0)) == 24 * 3600  # just ran: tomorrow
+
+
+def test_the_server_ticks_at_start_up_and_a_failed_tick_is_retried(base, monkeypatch):
+    """The start-up tick catches up to today (every customer here is lost by then); a tick that fails is logged
+    and the task lives on to run the next one."""
+    import time
+
+    from starlette.testclient import TestClient
+
+    import server
+    from domain.settings import Settings
+
+    calls = []
+    real = tick_module.tick
+
+    def flaky(engine, until=None, **kwargs):
+        calls.append(until)
+        if len(calls) == 1:
+            raise RuntimeError("injected tick failure")
+        return real(engine, until, **kwargs)
+
+    monkeypatch.setattr(tick_module, "tick", flaky)
+    monkeypatch.setattr(server, "_seconds_until_hour", lambda hour: 0.05)
+    app = server.create_app(Settings(database_url="sqlite://", webhooks=False, tick=True), engine=base)
+    with TestClient(app) as http:
+        assert http.get("/healthz").status_code == 200  # the loop answers while the tick works in a thread
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and {r.status for r in _rows(base).values()} != {"lost"}:
+            time.sleep(0.1)
+    assert len(calls) >= 2
+    assert {k: (r.status, r.status_since) for k, r in _rows(base).items()} == {k: ("lost", d) for k, d in DUE.items()}
