@@ -21,7 +21,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.evaluation_state import Cause, Effective, NewState, apply_states, in_writer_transaction, writer_transaction
 from domain.faults import crash_point
-from domain.models import Customer, CustomerEvaluation, EvaluationRun, RuleSet as RuleSetTable, TierChange, utcnow
+from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, EvaluationRun, Interaction, Order,
+                           RuleSet as RuleSetTable, TierChange, utcnow)
 from domain.records import load_all_records, load_records
 from rules import nodes as n
 from rules.to_python import CustomerResult, evaluate, is_evaluated
@@ -98,8 +99,9 @@ def run_batch(bind: Engine | Connection, ruleset: n.RuleSet, as_of: date, *, rul
         sa.select(rule_sets_t.c.version).where(rule_sets_t.c.id == rule_set_id)).scalar()
     cause = cause or Cause("TIME")
     # effective dates, in Python, only for customers whose result changed
+    redate = _with_new_data(conn, as_of)
     timing = _timing(conn, ruleset, as_of, cutoffs,
-                     [d for d in decoded if _changed(d, stored.get(d["customer_id"]))])
+                     [d for d in decoded if _changed(d, stored.get(d["customer_id"])) or d["customer_id"] in redate])
 
     def states():
         for done, d in enumerate(decoded, 1):
@@ -110,7 +112,7 @@ def run_batch(bind: Engine | Connection, ruleset: n.RuleSet, as_of: date, *, rul
                            status=d["status"], status_line=d["status_line"], tags=d["tags"],
                            metrics={k: _clean(v) for k, v in d["metrics"].items()},
                            next_change_on=_next_change(d, stored.get(cid), as_of, cause),
-                           effective=timing.get(cid, {}), run_id=run_id)
+                           effective=timing.get(cid, {}), run_id=run_id, redate=cid in redate)
 
     apply_states(conn, states(), cause, rule_set_version=version, rules_source=ruleset.source or None,
                  rank_cause=Cause("CUTOFFS") if cause.kind == "TIME" else None)
@@ -125,6 +127,23 @@ def run_batch(bind: Engine | Connection, ruleset: n.RuleSet, as_of: date, *, rul
 
 
 _RESULT = ("tier", "tier_line", "status", "status_line", "tags", "metrics")
+
+
+def _with_new_data(conn: Connection, as_of: date) -> set[int]:
+    """Customers with a record dated after their stored evaluation and on or before as_of (an order, a complaint
+    opened, due or resolved, a delivery promised or delivered, an interaction, blocked_from): their `since` is
+    derived again even where the value did not change. Set-based, joined on customer id only."""
+    at = sa.bindparam(None, as_of, type_=sa.Date)
+    dated = [(Order.__table__, ("ordered_at",)), (Complaint.__table__, ("opened_at", "due_at", "resolved_at")),
+             (Delivery.__table__, ("promised_at", "delivered_at")), (Interaction.__table__, ("occurred_at",)),
+             (customers_t, ("blocked_from",))]
+    found: set[int] = set()
+    for table, columns in dated:
+        key = table.c.id if table is customers_t else table.c.customer_id
+        after_stored = sa.or_(*(sa.and_(table.c[c] > evals_t.c.as_of, table.c[c] <= at) for c in columns))
+        found.update(conn.execute(sa.select(key).distinct().select_from(
+            table.join(evals_t, evals_t.c.customer_id == key)).where(after_stored)).scalars())
+    return found
 
 
 def _changed(d: dict, old: Any) -> bool:

@@ -69,6 +69,9 @@ class NewState:
     next_change_on: date | None               # earliest date the result changes with no new data (None: never)
     effective: Mapping[str, Effective]        # "tier", "status", "tag:<label>" (added or removed) -> since when
     run_id: int | None = None                 # the batch run, None for a live (per-customer) evaluation
+    # the customer's data changed since its stored evaluation: its since is derived again even where its values
+    # did not change (an order between two evaluations can end one lost episode and a later gap start another)
+    redate: bool = False
 
 
 class WriterBusy(RuntimeError):
@@ -169,14 +172,17 @@ def _apply_chunk(conn: Connection, states: list[NewState], cause: Cause, rank_ca
         old = stored.get(s.customer_id)
         new = {"tier": s.tier, "tier_line": s.tier_line, "status": s.status, "status_line": s.status_line,
                "tags": list(s.tags), "metrics": metrics, "next_change_on": s.next_change_on}
-        if old is not None and all(getattr(old, k) == new[k] for k in _COMPARED):
+        if old is not None and not s.redate and all(getattr(old, k) == new[k] for k in _COMPARED):
             continue  # nothing changed: the row, its as_of and its since stay as they are
         since = {}
         for kind in ("tier", "status"):  # effective dates are read only for values that changed (they cost)
-            if old is not None and getattr(old, kind) == new[kind]:
-                since[kind] = getattr(old, f"{kind}_since") or s.as_of
-            else:
-                since[kind] = _effective(s, kind).on
+            kept = getattr(old, f"{kind}_since") if old is not None and getattr(old, kind) == new[kind] else None
+            if kept is not None and not s.redate:
+                since[kind] = kept
+                continue
+            eff = _effective(s, kind)
+            # an unchanged value whose start cannot be derived (a rank) keeps the date it had
+            since[kind] = eff.on if eff.exact or kept is None else kept
         if old is not None:
             changes += _changes(s, old, cause, rank_cause, version, rules, now)
         run_id = s.run_id if s.run_id is not None else (old.run_id if old is not None else _latest_run_id(conn))

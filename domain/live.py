@@ -107,7 +107,7 @@ def reevaluate(conn: Connection, customer_ids: Iterable[int], as_of: date, cause
                 customer_id=cid, as_of=as_of, tier=result.tier, tier_line=result.tier_line, status=result.status,
                 status_line=result.status_line, tags=result.tags,
                 metrics={k: _clean(v) for k, v in result.metrics.items()}, next_change_on=next_on,
-                effective=effective))
+                effective=effective, redate=cause.kind == "NEW_DATA"))
         es.apply_states(conn, fresh, cause, rule_set_version=version.version, rules_source=version.source)
         states += fresh
     return states
