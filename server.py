@@ -160,12 +160,16 @@ def _seconds_until_hour(hour: int, now: datetime.datetime | None = None) -> floa
 async def _daily_tick(engine, settings: Settings, stop: threading.Event) -> None:
     """The tick at start-up (catching up after downtime), then every day at TIERGRAPH_TICK_HOUR, in a worker
     thread. A failed tick is logged; the customers it did not reach stay due and the next tick takes them."""
-    from domain.tick import tick
+    from domain.tick import ARCHIVE_AFTER_DAYS, is_live, tick
 
     while True:
         try:
-            report = await run_in_threadpool(tick, engine, stop=stop)
-            log.info("%s", report.summary())
+            if await run_in_threadpool(is_live, engine):
+                report = await run_in_threadpool(tick, engine, stop=stop)
+                log.info("%s", report.summary())
+            else:
+                log.info("no tick: the latest evaluation is more than %d days old (an archive, or never evaluated); "
+                         "`tiergraph tick --until DATE` advances it on purpose", ARCHIVE_AFTER_DAYS)
         except Exception:  # noqa: BLE001 - one failed tick must not stop the next ones
             log.exception("tick failed; the customers due stay due for the next tick")
         await asyncio.sleep(_seconds_until_hour(settings.tick_hour))

@@ -31,6 +31,20 @@ changes_t = TierChange.__table__
 CHUNK = 2000  # customers per writer transaction: short turns, so writes through the API are not held up
 
 
+# The server's own tick advances live data only: a base whose latest evaluation is older than this is an archive
+# (an old export such as CDNOW), which would otherwise be aged to today at every start. `tiergraph tick --until`
+# still advances any base on purpose.
+ARCHIVE_AFTER_DAYS = 31
+
+
+def is_live(engine: Engine, today: Optional[date] = None) -> bool:
+    """Whether the server's automatic tick should run: the base was evaluated within ARCHIVE_AFTER_DAYS of today."""
+    from domain.data_date import latest_evaluation_as_of
+
+    latest = latest_evaluation_as_of(engine)
+    return latest is not None and ((today or date.today()) - latest).days <= ARCHIVE_AFTER_DAYS
+
+
 @dataclass(frozen=True)
 class TickReport:
     as_of: date  # the tick's date: every customer due on or before it was evaluated

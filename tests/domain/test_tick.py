@@ -11,7 +11,8 @@ from domain.importer import import_directory
 from domain.models import Customer, CustomerEvaluation, TierChange
 from domain.rulesets import ensure_active
 from domain.tick import tick
-from rules.compiler import load_rules_file
+from rules.compiler import compile_rules, load_rules_file
+from tests_support import GRAPH_FIXTURE
 
 AS_OF = date(2024, 6, 30)
 RULES = """tier all otherwise
@@ -158,6 +159,7 @@ def test_the_server_ticks_at_start_up_and_a_failed_tick_is_retried(base, monkeyp
         return real(engine, until, **kwargs)
 
     monkeypatch.setattr(tick_module, "tick", flaky)
+    monkeypatch.setattr(tick_module, "is_live", lambda engine, today=None: True)  # a 2024 base, taken as live here
     monkeypatch.setattr(server, "_seconds_until_hour", lambda hour: 0.05)
     app = server.create_app(Settings(database_url="sqlite://", webhooks=False, tick=True), engine=base)
     with TestClient(app) as http:
@@ -167,3 +169,15 @@ def test_the_server_ticks_at_start_up_and_a_failed_tick_is_retried(base, monkeyp
             time.sleep(0.1)
     assert len(calls) >= 2
     assert {k: (r.status, r.status_since) for k, r in _rows(base).items()} == {k: ("lost", d) for k, d in DUE.items()}
+
+
+def test_the_servers_tick_leaves_an_archive_alone(engine):
+    """An old export (its latest evaluation long before today) is not aged to today by the server's own tick."""
+    from domain.tick import ARCHIVE_AFTER_DAYS, is_live
+
+    assert is_live(engine) is False  # never evaluated
+    import_directory(engine, GRAPH_FIXTURE)
+    run_batch(engine, compile_rules("tier all otherwise\nstatus lost if no order 90d\nstatus active otherwise\n"),
+              date(2024, 6, 30))
+    assert is_live(engine, date(2024, 6, 30) + timedelta(days=ARCHIVE_AFTER_DAYS)) is True
+    assert is_live(engine, date(2024, 6, 30) + timedelta(days=ARCHIVE_AFTER_DAYS + 1)) is False
