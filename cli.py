@@ -107,7 +107,7 @@ def _past_month_ends(today: date, months: int) -> list[date]:
 
 
 def _evaluate(engine, settings: Settings, as_of: date | None, *, show: bool = True) -> int:
-    from domain.evaluation import distribution, run_batch
+    from domain.evaluation import distribution
     from domain.rulesets import ActiveRules
     from rules.errors import RuleErrors
 
@@ -119,9 +119,8 @@ def _evaluate(engine, settings: Settings, as_of: date | None, *, show: bool = Tr
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 1
     as_of = as_of or date.today()
-    from domain.evaluation_state import WriterBusy, writer_transaction
-    from domain.faults import crash_point
-    from domain.value.batch import run_value_batch
+    from domain.evaluation_state import WriterBusy
+    from domain.full_batch import evaluate_base
 
     with _progress() as bar:
         steps: dict[str, int] = {}
@@ -131,15 +130,12 @@ def _evaluate(engine, settings: Settings, as_of: date | None, *, show: bool = Tr
                 steps[step] = bar.add_task(f"value scores: {step}", total=total)
             bar.update(steps[step], completed=done, total=total)
 
+        task = bar.add_task(f"evaluating rules as of {as_of}", total=None)
         try:  # scores and rule results in ONE transaction: a kill between them leaves both as they were
-            with writer_transaction(engine) as conn:
-                value_run = run_value_batch(conn, as_of, model=settings.value_model,
-                                            monetary=settings.rfm_monetary, progress=value_progress)
-                crash_point("evaluate:after_scores")
-                task = bar.add_task(f"evaluating rules as of {as_of}", total=None)
-                run = run_batch(conn, ruleset, as_of, rule_set_id=version.id,
-                                progress=lambda done, total: bar.update(task, completed=done, total=total))
-                crash_point("evaluate:before_commit")
+            value_run, run = evaluate_base(
+                engine, ruleset, version.id, as_of, model=settings.value_model, monetary=settings.rfm_monetary,
+                value_progress=value_progress,
+                rules_progress=lambda done, total: bar.update(task, completed=done, total=total))
         except WriterBusy as exc:
             console.print(f"not evaluated: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
             return 1

@@ -157,9 +157,21 @@ def _seconds_until_hour(hour: int, now: datetime.datetime | None = None) -> floa
     return (nxt - now).total_seconds()
 
 
+def _full_batch(engine, settings: Settings) -> None:
+    """The periodic full batch with the rules in force: fresh rank cut-offs and quintiles for the whole base."""
+    from domain.full_batch import evaluate_base
+
+    version, ruleset = ActiveRules(engine, settings.rules_path).current()
+    _value_run, run = evaluate_base(engine, ruleset, version.id, datetime.date.today(), model=settings.value_model,
+                                    monetary=settings.rfm_monetary)
+    log.info("full batch as of %s: %d customers (every %d days)", run.as_of, run.customer_count,
+             settings.full_batch_days)
+
+
 async def _daily_tick(engine, settings: Settings, stop: threading.Event) -> None:
     """The tick at start-up (catching up after downtime), then every day at TIERGRAPH_TICK_HOUR, in a worker
     thread. A failed tick is logged; the customers it did not reach stay due and the next tick takes them."""
+    from domain.full_batch import full_batch_due
     from domain.tick import ARCHIVE_AFTER_DAYS, is_live, tick
 
     while True:
@@ -167,6 +179,8 @@ async def _daily_tick(engine, settings: Settings, stop: threading.Event) -> None
             if await run_in_threadpool(is_live, engine):
                 report = await run_in_threadpool(tick, engine, stop=stop)
                 log.info("%s", report.summary())
+                if await run_in_threadpool(full_batch_due, engine, settings.full_batch_days):
+                    await run_in_threadpool(_full_batch, engine, settings)
             else:
                 log.info("no tick: the latest evaluation is more than %d days old (an archive, or never evaluated); "
                          "`tiergraph tick --until DATE` advances it on purpose", ARCHIVE_AFTER_DAYS)

@@ -37,6 +37,13 @@ def _choice(env: dict[str, str], name: str, allowed: tuple[str, ...], default: s
     return raw
 
 
+def _days(env: dict[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 0:
+        raise SettingsError(f"{name} must be 0 (never) or a number of days, got {value}")
+    return value
+
+
 def _float(env: dict[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -66,6 +73,9 @@ class Settings:
     # environment (TIERGRAPH_TICK); Settings built in code (tests, embedding) opt in, so their data does not age
     tick: bool = False
     tick_hour: int = 2  # the hour of the day (0-23, server's local time) of the daily tick
+    # with the tick on: a full batch (scores, rank cut-offs, quintiles) when the last one is this many days old;
+    # 0 never (from the environment the default is 7; settings built in code, such as tests', leave it off)
+    full_batch_days: int = 0
     api_token: str | None = None  # when set, every API call needs it (or the admin token)
     admin_token: str | None = None  # required for admin fields (rule sets, jobs, webhooks); None disables them
 
@@ -92,6 +102,7 @@ class Settings:
             webhooks=env.get("TIERGRAPH_WEBHOOKS", "on").lower() not in {"0", "off", "false", "no"},
             tick=env.get("TIERGRAPH_TICK", "on").lower() not in {"0", "off", "false", "no"},
             tick_hour=_hour(env, "TIERGRAPH_TICK_HOUR", 2),
+            full_batch_days=_days(env, "TIERGRAPH_FULL_BATCH_DAYS", 7),
             event_poll_seconds=_float(env, "TIERGRAPH_EVENT_POLL_SECONDS", 1.0),
             subscriber_queue=_int(env, "TIERGRAPH_SUBSCRIBER_QUEUE", 10_000),
         )

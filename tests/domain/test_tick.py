@@ -181,3 +181,24 @@ def test_the_servers_tick_leaves_an_archive_alone(engine):
               date(2024, 6, 30))
     assert is_live(engine, date(2024, 6, 30) + timedelta(days=ARCHIVE_AFTER_DAYS)) is True
     assert is_live(engine, date(2024, 6, 30) + timedelta(days=ARCHIVE_AFTER_DAYS + 1)) is False
+
+
+def test_a_full_batch_is_due_every_n_days_after_the_last(engine):
+    """The server's daily task refreshes cut-offs and quintiles with a full batch when the last is N days old."""
+    from domain.full_batch import full_batch_due
+
+    import_directory(engine, GRAPH_FIXTURE)
+    assert full_batch_due(engine, 7, date(2024, 7, 30)) is False  # never evaluated: nothing to refresh
+    run_batch(engine, compile_rules("tier all otherwise\nstatus active otherwise\n"), date(2024, 6, 30))
+    assert full_batch_due(engine, 7, date(2024, 7, 6)) is False
+    assert full_batch_due(engine, 7, date(2024, 7, 7)) is True
+    assert full_batch_due(engine, 0, date(2030, 1, 1)) is False  # 0: never
+
+
+def test_full_batch_days_setting():
+    from domain.settings import Settings, SettingsError
+
+    assert Settings.from_env({}).full_batch_days == 7
+    assert Settings.from_env({"TIERGRAPH_FULL_BATCH_DAYS": "0"}).full_batch_days == 0
+    with pytest.raises(SettingsError, match="TIERGRAPH_FULL_BATCH_DAYS"):
+        Settings.from_env({"TIERGRAPH_FULL_BATCH_DAYS": "-1"})
