@@ -153,3 +153,74 @@ def test_two_concurrent_evaluates_on_postgresql_take_turns(pg_server, tmp_path):
         assert value_as_of == rules_as_of and score_dates == {value_as_of}
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_evaluate_killed_on_postgresql_leaves_scores_and_tiers_of_one_run(pg_server, tmp_path):
+    """The same kills on PostgreSQL: every crash point leaves the previous run whole, then a run completes."""
+    from cli import main
+    from domain.demo import generate_demo
+
+    url = pg_server.new_database()
+    generate_demo(tmp_path / "data", seed=5, customers=200)
+    os.environ["DATABASE_URL"] = url
+    try:
+        assert main(["import", str(tmp_path / "data")]) == 0
+    finally:
+        del os.environ["DATABASE_URL"]
+    first = date.today() - timedelta(days=1)
+    proc = _evaluate(url, first)
+    assert proc.communicate(timeout=300)[0] is not None and proc.returncode == 0
+    for crash_at in CRASH_POINTS:
+        proc = _evaluate(url, NEW_AS_OF, crash_at)
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == -signal.SIGKILL, out
+        value_as_of, rules_as_of, _, score_dates = _state(url)
+        assert value_as_of == rules_as_of == first and score_dates == {first}, crash_at  # both old
+    proc = _evaluate(url, NEW_AS_OF)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    value_as_of, rules_as_of, _, score_dates = _state(url)
+    assert value_as_of == rules_as_of == NEW_AS_OF and score_dates == {NEW_AS_OF}  # both new
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_publish_killed_mid_evaluation_leaves_the_previous_version_active(db_kind, demo_db, tmp_path, request):
+    """`tiergraph rules publish` killed inside its evaluation: the new version is stored but not active, and the
+    stored results are the previous version's (the API never shows new rules beside old results)."""
+    if db_kind == "sqlite":
+        shutil.copy(demo_db, tmp_path / "demo.db")
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+    else:
+        from cli import main
+        from domain.demo import generate_demo
+
+        url = request.getfixturevalue("pg_server").new_database()
+        generate_demo(tmp_path / "data", seed=6, customers=150)
+        os.environ["DATABASE_URL"] = url
+        try:
+            assert main(["import", str(tmp_path / "data")]) == 0
+        finally:
+            del os.environ["DATABASE_URL"]
+        proc = _evaluate(url, date.today())
+        assert proc.communicate(timeout=300) and proc.returncode == 0
+    rules_file = tmp_path / "other.rules"
+    rules_file.write_text("tier all otherwise\nstatus lost if no order 30d\nstatus active otherwise\n")
+    engine = make_engine(url)
+    try:
+        before_version = ActiveRules(engine, DEFAULT_RULES).current()[0]
+        with engine.connect() as conn:
+            before = conn.execute(sa.select(CustomerEvaluation.__table__.c.customer_id,
+                                            CustomerEvaluation.__table__.c.tier)).all()
+        env = {**os.environ, "DATABASE_URL": url, "TIERGRAPH_CRASH_AT": "batch:after_rules"}
+        proc = subprocess.run([sys.executable, "-m", "cli", "rules", "publish", str(rules_file)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+        after_version = ActiveRules(engine, DEFAULT_RULES).current()[0]
+        with engine.connect() as conn:
+            after = conn.execute(sa.select(CustomerEvaluation.__table__.c.customer_id,
+                                           CustomerEvaluation.__table__.c.tier)).all()
+        assert after_version.version == before_version.version  # the killed version never became active
+        assert sorted(after) == sorted(before) and {t for _, t in after} != {"all"}
+    finally:
+        engine.dispose()
