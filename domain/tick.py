@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain import live
 from domain.data_date import latest_evaluation_as_of
+from domain.faults import crash_point
 from domain.evaluation_state import Cause, writer_transaction
 from domain.models import CustomerEvaluation, TierChange
 
@@ -86,6 +87,7 @@ def tick(engine: Engine, until: Optional[date] = None, *, stop: Optional[threadi
                 last_id = conn.execute(sa.select(sa.func.max(changes_t.c.id))).scalar() or 0
                 customers += len(live.reevaluate(conn, ids[start:start + CHUNK], day, Cause("TIME")))
                 changes += conn.execute(sa.select(sa.func.count()).where(changes_t.c.id > last_id)).scalar()
+                crash_point("tick:before_commit")
         days += 1
         done = day
     return TickReport(as_of=target, days=days, customers=customers, changes=changes,

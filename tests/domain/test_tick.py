@@ -202,3 +202,28 @@ def test_full_batch_days_setting():
     assert Settings.from_env({"TIERGRAPH_FULL_BATCH_DAYS": "0"}).full_batch_days == 0
     with pytest.raises(SettingsError, match="TIERGRAPH_FULL_BATCH_DAYS"):
         Settings.from_env({"TIERGRAPH_FULL_BATCH_DAYS": "-1"})
+
+
+def test_a_tick_killed_before_its_commit_changes_nothing_then_completes(base):
+    """kill -9 (domain.faults) inside a tick's writer transaction: nothing of the chunk is stored; the next tick
+    does it all, with the same exact dates."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url = base.url.render_as_string(hide_password=False)
+    before, logged = _rows(base), len(_changes(base))
+    env = {**os.environ, "DATABASE_URL": url, "TIERGRAPH_CRASH_AT": "tick:before_commit"}
+    cmd = [sys.executable, "-m", "cli", "tick", "--until", DUE["B"].isoformat()]
+    root = Path(__file__).parents[2]
+    killed = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert _rows(base) == before and len(_changes(base)) == logged
+    env.pop("TIERGRAPH_CRASH_AT")
+    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = _rows(base)
+    assert {k: (r.status, r.status_since) for k, r in after.items() if k in ("A", "B")} == \
+        {k: ("lost", DUE[k]) for k in ("A", "B")}
