@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from domain import evaluation_state as es
 from domain import import_rows as rows_
 from domain import live
+from domain.faults import crash_point
 from domain.models import Complaint, Customer, Delivery, Interaction, Order, OrderLine, Product, SalesRep
 
 customers_t = Customer.__table__
@@ -143,8 +144,10 @@ def _row(conn: Connection, table: sa.Table, external_id: str) -> Any:
 
 def _reevaluate(conn: Connection, ids: set[int], kind: str, external_id: str, rules: Rules,
                 *dates: Optional[date]) -> list[es.NewState]:
-    return live.reevaluate(conn, ids, live.live_as_of(conn, *dates), es.Cause("NEW_DATA", kind, external_id),
-                           rules=rules)
+    states = live.reevaluate(conn, ids, live.live_as_of(conn, *dates), es.Cause("NEW_DATA", kind, external_id),
+                             rules=rules)
+    crash_point("write:before_commit")  # the last step inside the writer transaction of every write
+    return states
 
 
 # ---- orders ----

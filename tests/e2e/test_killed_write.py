@@ -1,0 +1,110 @@
+"""A write killed with SIGKILL inside its transaction (a real uvicorn process, domain.faults) stores nothing: not the
+order, not the re-evaluation, not a change event; after a restart the same retry stores it all, once."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from domain.db import make_engine
+from domain.models import CustomerEvaluation, Order, TierChange
+from tests_support import demo_database
+
+ROOT = Path(__file__).parents[2]
+TOKEN = "kill-admin"
+RECORD = """mutation($input: OrderInput!) { recordOrder(input: $input) { changed customer { status { name } } } }"""
+
+
+def _serve(url: str, crash_at: str | None) -> tuple[subprocess.Popen, httpx.Client]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": url, "TIERGRAPH_ADMIN_TOKEN": TOKEN, "TIERGRAPH_WEBHOOKS": "off",
+           "TIERGRAPH_TICK": "off"}
+    env.pop("TIERGRAPH_CRASH_AT", None)
+    if crash_at:
+        env["TIERGRAPH_CRASH_AT"] = crash_at
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers={"Authorization": f"Bearer {TOKEN}"})
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            http.get("/healthz", timeout=1)
+            return proc, http
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("server did not start")
+            time.sleep(0.2)
+
+
+def _snapshot(url: str) -> tuple:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return (conn.execute(sa.select(sa.func.count()).select_from(Order.__table__)).scalar_one(),
+                    conn.execute(sa.select(sa.func.count()).select_from(TierChange.__table__)).scalar_one(),
+                    sorted(conn.execute(sa.select(CustomerEvaluation.__table__.c.customer_id,
+                                                  CustomerEvaluation.__table__.c.status,
+                                                  CustomerEvaluation.__table__.c.as_of)).all()))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def base_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return demo_database(tmp_path, "--customers", "120", "--seed", "9", "--history-months", "0")
+    from cli import main
+    from domain.demo import generate_demo
+
+    url = request.getfixturevalue("pg_server").new_database()
+    generate_demo(tmp_path / "data", seed=9, customers=120)
+    os.environ["DATABASE_URL"] = url
+    try:
+        assert main(["import", str(tmp_path / "data")]) == 0
+        assert main(["evaluate"]) == 0
+    finally:
+        del os.environ["DATABASE_URL"]
+    return url
+
+
+def test_a_write_killed_before_its_commit_stores_nothing(base_url):
+    engine = make_engine(base_url)
+    with engine.connect() as conn:
+        customer = conn.execute(sa.text("select external_id from customers order by id limit 1")).scalar_one()
+    engine.dispose()
+    order = {"externalId": "KILL-O1", "customerExternalId": customer, "orderedAt": date.today().isoformat(),
+             "lines": [{"sku": "KILL-SKU", "quantity": 1, "unitPrice": 99}]}
+    before = _snapshot(base_url)
+
+    proc, http = _serve(base_url, "write:before_commit")
+    with pytest.raises(httpx.TransportError):  # the process dies inside the write's transaction
+        http.post("/graphql", json={"query": RECORD, "variables": {"input": order}})
+    http.close()
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert _snapshot(base_url) == before  # no order, no new evaluation, no change event
+
+    proc, http = _serve(base_url, None)
+    try:
+        body = http.post("/graphql", json={"query": RECORD, "variables": {"input": order}}).json()
+        assert "errors" not in body, body
+        assert body["data"]["recordOrder"]["changed"] is True
+        again = http.post("/graphql", json={"query": RECORD, "variables": {"input": order}}).json()
+        assert again["data"]["recordOrder"]["changed"] is False
+    finally:
+        http.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    orders, _changes, _rows = _snapshot(base_url)
+    assert orders == before[0] + 1
