@@ -24,7 +24,7 @@ from domain.evaluation import explain_stored
 from domain.models import CustomerEvaluation, CustomerScore, EvaluationRun, ValueRun
 from domain.rulesets import ActiveRules
 from domain.settings import DEFAULT_RULES
-from tests_support import demo_database
+from tests_support import demo_database, imported_demo
 
 ROOT = Path(__file__).parents[2]
 NEW_AS_OF = date.today() + timedelta(days=40)  # the demo was evaluated today: a later run is told apart by as_of
@@ -126,16 +126,8 @@ def test_evaluate_killed_at_random_moments(demo_db, tmp_path):
 
 @pytest.mark.postgres
 def test_two_concurrent_evaluates_on_postgresql_take_turns(pg_server, tmp_path):
-    from cli import main
-    from domain.demo import generate_demo
 
-    url = pg_server.new_database()
-    generate_demo(tmp_path / "data", seed=4, customers=300)
-    os.environ["DATABASE_URL"] = url
-    try:
-        assert main(["import", str(tmp_path / "data")]) == 0
-    finally:
-        del os.environ["DATABASE_URL"]
+    url = imported_demo(pg_server.new_database(), tmp_path, seed=4, customers=300)
     for round_ in range(2):
         days = [date.today() - timedelta(days=10 * round_ + 1), date.today() - timedelta(days=10 * round_ + 2)]
         procs = [_evaluate(url, d) for d in days]
@@ -158,16 +150,8 @@ def test_two_concurrent_evaluates_on_postgresql_take_turns(pg_server, tmp_path):
 @pytest.mark.postgres
 def test_evaluate_killed_on_postgresql_leaves_scores_and_tiers_of_one_run(pg_server, tmp_path):
     """The same kills on PostgreSQL: every crash point leaves the previous run whole, then a run completes."""
-    from cli import main
-    from domain.demo import generate_demo
 
-    url = pg_server.new_database()
-    generate_demo(tmp_path / "data", seed=5, customers=200)
-    os.environ["DATABASE_URL"] = url
-    try:
-        assert main(["import", str(tmp_path / "data")]) == 0
-    finally:
-        del os.environ["DATABASE_URL"]
+    url = imported_demo(pg_server.new_database(), tmp_path, seed=5, customers=200)
     first = date.today() - timedelta(days=1)
     proc = _evaluate(url, first)
     assert proc.communicate(timeout=300)[0] is not None and proc.returncode == 0
@@ -192,16 +176,7 @@ def test_publish_killed_mid_evaluation_leaves_the_previous_version_active(db_kin
         shutil.copy(demo_db, tmp_path / "demo.db")
         url = f"sqlite:///{tmp_path / 'demo.db'}"
     else:
-        from cli import main
-        from domain.demo import generate_demo
-
-        url = request.getfixturevalue("pg_server").new_database()
-        generate_demo(tmp_path / "data", seed=6, customers=150)
-        os.environ["DATABASE_URL"] = url
-        try:
-            assert main(["import", str(tmp_path / "data")]) == 0
-        finally:
-            del os.environ["DATABASE_URL"]
+        url = imported_demo(request.getfixturevalue("pg_server").new_database(), tmp_path, seed=6, customers=150)
         proc = _evaluate(url, date.today())
         assert proc.communicate(timeout=300) and proc.returncode == 0
     rules_file = tmp_path / "other.rules"
@@ -230,17 +205,9 @@ def test_publish_killed_mid_evaluation_leaves_the_previous_version_active(db_kin
 def test_two_concurrent_publishes_on_postgresql_leave_the_active_version_the_evaluated_one(pg_server, tmp_path):
     """Two `tiergraph rules publish` processes at once: they take turns, and the version that ends up active is the
     one whose evaluation is stored (before: the active version differed from the evaluated one in 8 of 20)."""
-    from cli import main
-    from domain.demo import generate_demo
     from domain.models import RuleSet
 
-    url = pg_server.new_database()
-    generate_demo(tmp_path / "data", seed=7, customers=150)
-    os.environ["DATABASE_URL"] = url
-    try:
-        assert main(["import", str(tmp_path / "data")]) == 0
-    finally:
-        del os.environ["DATABASE_URL"]
+    url = imported_demo(pg_server.new_database(), tmp_path, seed=7, customers=150)
     files = []
     for i, days in enumerate((30, 60)):
         f = tmp_path / f"p{i}.rules"

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from domain.db import make_engine
 from domain.models import CustomerEvaluation, Order, TierChange
-from tests_support import demo_database
+from tests_support import demo_database, imported_demo
 
 ROOT = Path(__file__).parents[2]
 TOKEN = "kill-admin"
@@ -66,13 +66,10 @@ def base_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return demo_database(tmp_path, "--customers", "120", "--seed", "9", "--history-months", "0")
     from cli import main
-    from domain.demo import generate_demo
 
-    url = request.getfixturevalue("pg_server").new_database()
-    generate_demo(tmp_path / "data", seed=9, customers=120)
+    url = imported_demo(request.getfixturevalue("pg_server").new_database(), tmp_path, seed=9, customers=120)
     os.environ["DATABASE_URL"] = url
     try:
-        assert main(["import", str(tmp_path / "data")]) == 0
         assert main(["evaluate"]) == 0
     finally:
         del os.environ["DATABASE_URL"]

@@ -42,7 +42,8 @@ def cdnow_orders() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def demo_database(work: Path, *demo_args: str) -> str:
-    """A SQLite URL of a demo base built by `tiergraph demo --no-serve <demo_args>` in `work` (the CLI as a user runs it)."""
+    """A SQLite URL of a demo base built by `tiergraph demo --no-serve <demo_args>` in `work` (the CLI as a user
+    runs it)."""
     from cli import main
 
     url = f"sqlite:///{work / 'demo.db'}"
@@ -53,5 +54,20 @@ def demo_database(work: Path, *demo_args: str) -> str:
         assert main(["demo", "--no-serve", *demo_args]) == 0
     finally:
         os.chdir(old)
+        del os.environ["DATABASE_URL"]
+    return url
+
+
+def imported_demo(url: str, work: Path, *, seed: int, customers: int) -> str:
+    """`url` (e.g. a fresh PostgreSQL database) holding a generated demo base imported with `tiergraph import`,
+    not yet evaluated."""
+    from cli import main
+    from domain.demo import generate_demo
+
+    generate_demo(work / "data", seed=seed, customers=customers)
+    os.environ["DATABASE_URL"] = url
+    try:
+        assert main(["import", str(work / "data")]) == 0
+    finally:
         del os.environ["DATABASE_URL"]
     return url
