@@ -50,6 +50,14 @@ def _evaluate(url: str, as_of: date, crash_at: str | None = None) -> subprocess.
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _all_finish_cleanly(procs: list[subprocess.Popen]) -> None:
+    """Concurrent callers took turns: each exited 0, with no traceback and no unique-key clash."""
+    for p in procs:
+        out = p.communicate(timeout=300)[0]
+        assert "Traceback" not in out and "UniqueViolation" not in out, out
+        assert p.returncode == 0, out
+
+
 def _state(url: str) -> tuple[date, date, set, set]:
     """(as_of of the latest value run, of the latest rules run, run ids of the stored scores, their as_of)."""
     engine = make_engine(url)
@@ -131,10 +139,7 @@ def test_two_concurrent_evaluates_on_postgresql_take_turns(pg_server, tmp_path):
     for round_ in range(2):
         days = [date.today() - timedelta(days=10 * round_ + 1), date.today() - timedelta(days=10 * round_ + 2)]
         procs = [_evaluate(url, d) for d in days]
-        outs = [p.communicate(timeout=300)[0] for p in procs]
-        for p, out in zip(procs, outs):
-            assert "UniqueViolation" not in out and "Traceback" not in out, out
-            assert p.returncode == 0, out
+        _all_finish_cleanly(procs)
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
@@ -218,10 +223,7 @@ def test_two_concurrent_publishes_on_postgresql_leave_the_active_version_the_eva
     for _ in range(3):
         procs = [subprocess.Popen([sys.executable, "-m", "cli", "rules", "publish", str(f)], cwd=ROOT, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for f in files]
-        outs = [p.communicate(timeout=300)[0] for p in procs]
-        for p, out in zip(procs, outs):
-            assert "Traceback" not in out and "UniqueViolation" not in out, out
-            assert p.returncode == 0, out
+        _all_finish_cleanly(procs)
         engine = make_engine(url)
         try:
             with engine.connect() as conn:
