@@ -184,10 +184,10 @@ class ChangeFeed:
     async def _read_forever(self) -> None:
         assert self._wake is not None
         while True:
-            woken = False
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                woken = True
+            # read the flag, not the wait's outcome: a signal landing as the poll timed out must not be cleared unseen
+            woken = self._wake.is_set()
             self._wake.clear()
             if not self._subscribers:
                 # nobody to hand rows to: no query (a subscriber replays the log itself, see subscribe); a writer's

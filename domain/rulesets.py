@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from domain.data_date import data_today
 from domain.evaluation import Progress, run_batch
@@ -25,6 +26,7 @@ from rules.compiler import compile_rules
 rule_sets_t = RuleSetTable.__table__
 evals_t = CustomerEvaluation.__table__
 MOVERS_SHOWN = 50
+STORE_ATTEMPTS = 5
 
 
 class RuleSetNotFound(LookupError):
@@ -73,12 +75,22 @@ class EvaluationFailed(RuntimeError):
 def store(bind: Connection, source: str, *, by: str | None = None, name: str = "default",
           active: bool = False) -> Version:
     """Stores the text as the next version (inactive unless `active`: it becomes active with its evaluation)."""
-    latest = bind.execute(sa.select(sa.func.max(rule_sets_t.c.version)).where(rule_sets_t.c.name == name)).scalar()
-    if active:
-        bind.execute(rule_sets_t.update().where(rule_sets_t.c.name == name).values(is_active=False))
-    new_id = bind.execute(rule_sets_t.insert().values(
-        name=name, version=(latest or 0) + 1, source=source, checksum=checksum(source), published_at=utcnow(),
-        published_by=by, is_active=active).returning(rule_sets_t.c.id)).scalar_one()
+    # Two publishers at once can read the same latest version; the unique (name, version) refuses the second,
+    # which takes the next number (the first has committed by then: PostgreSQL waits on the index entry).
+    for attempt in range(STORE_ATTEMPTS):
+        try:
+            with bind.begin_nested():
+                latest = bind.execute(sa.select(sa.func.max(rule_sets_t.c.version))
+                                      .where(rule_sets_t.c.name == name)).scalar()
+                if active:
+                    bind.execute(rule_sets_t.update().where(rule_sets_t.c.name == name).values(is_active=False))
+                new_id = bind.execute(rule_sets_t.insert().values(
+                    name=name, version=(latest or 0) + 1, source=source, checksum=checksum(source),
+                    published_at=utcnow(), published_by=by, is_active=active).returning(rule_sets_t.c.id)).scalar_one()
+            break
+        except IntegrityError:
+            if attempt == STORE_ATTEMPTS - 1:
+                raise
     return _version(bind.execute(sa.select(rule_sets_t).where(rule_sets_t.c.id == new_id)).one())
 
 
