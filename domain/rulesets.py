@@ -5,6 +5,7 @@ the newest active version in the database is the policy. Every version is kept, 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -76,10 +77,12 @@ def store(bind: Connection, source: str, *, by: str | None = None, name: str = "
           active: bool = False) -> Version:
     """Stores the text as the next version (inactive unless `active`: it becomes active with its evaluation)."""
     # Two publishers at once can read the same latest version; the unique (name, version) refuses the second,
-    # which takes the next number (the first has committed by then: PostgreSQL waits on the index entry).
+    # which takes the next number (the first has committed by then: PostgreSQL waits on the index entry). A failed
+    # statement aborts a PostgreSQL transaction, hence the savepoint there; SQLite undoes just the statement, and a
+    # savepoint opened first would start (and its release commit) a transaction of its own under pysqlite.
     for attempt in range(STORE_ATTEMPTS):
         try:
-            with bind.begin_nested():
+            with bind.begin_nested() if bind.dialect.name == "postgresql" else contextlib.nullcontext():
                 latest = bind.execute(sa.select(sa.func.max(rule_sets_t.c.version))
                                       .where(rule_sets_t.c.name == name)).scalar()
                 if active:
