@@ -313,3 +313,21 @@ class Job(SQLModel, table=True):
     total: Optional[int] = None
     evaluated_customers: Optional[int] = None
     error: Optional[str] = Field(default=None, max_length=2000)
+
+
+class LossMark(SQLModel, table=True):
+    """A manual loss mark: an admin said the customer was lost on a day (why, in `text`), or reactivated it.
+
+    A lost mark starts a MANUAL loss episode that ends at the customer's next order after that day or the next
+    reactivation mark on or after it, whichever comes first (domain.loss_marks.manual_episodes_query).
+    """
+
+    __tablename__ = "loss_marks"
+    __table_args__ = (Index("ix_loss_marks_customer_marked_on", "customer_id", "marked_on"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id")
+    kind: str = Field(max_length=20)  # "lost" / "reactivated"
+    marked_on: date
+    text: Optional[str] = Field(default=None, max_length=2000)  # a lost mark's reason; a reactivation's note
+    recorded_at: datetime = Field(default_factory=utcnow)
+    recorded_by: Optional[str] = Field(default=None, max_length=200)
