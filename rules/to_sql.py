@@ -326,7 +326,7 @@ class SqlCompiler:
             # exponential in the chain's length)
             layer = sa.select(*layer.c, *new_cols).select_from(layer).cte(f"metrics_{lvl}").prefix_with("MATERIALIZED")
         # ranks
-        ranks = [(rank_key(r), r) for r in rank_nodes(exprs)]
+        ranks = self._ranks(exprs)
         if ranks:
             self.cols = layer.c
             values = []
@@ -360,6 +360,10 @@ class SqlCompiler:
             layer = sa.select(*layer.c, *flags).select_from(layer).cte("ranked_flags")
         self.cols = layer.c
         return layer, ranks
+
+    def _ranks(self, exprs: list[Any]) -> list[tuple[str, n.Rank]]:
+        """The rank nodes to compute over the whole base (each a window function over every customer)."""
+        return [(rank_key(r), r) for r in rank_nodes(exprs)]
 
     def _base(self) -> Any:
         c = customers

@@ -1,0 +1,307 @@
+"""The batch back end on many days at once: rules evaluated for (customer, day) pairs in ONE set-based query.
+
+rules.to_sql evaluates a rule set for the whole base on one date, with window bounds computed in Python. The loss
+history (domain.loss_history) needs the rules on every day a customer's result could change, for any past period,
+so here the evaluation date is a column: `candidates` is any selectable with `customer_id` and `day`, window
+bounds are SQL date arithmetic on `day` (DayShift, MonthShift: the same calendar as rules.windows), and every
+aggregate groups by (customer_id, day) and joins on customer_id only. Evaluated on day t a condition reads only
+records dated on or before t, and record flags as of t (domain.record_flags), exactly as rules.to_python does with
+the records known on t.
+
+What cannot be derived for a past day is held or left unknown, and the docs say so: built-in value scores
+(clv, p_alive, seasonal_auto ...) are the stored ones (held fixed, as forecasts hold them); ranks (`in top 20%`)
+are unknown (NULL: a rule reading one does not fire), because past cut-offs moved with the whole base.
+
+change_day_rows mirrors rules.change_days in SQL: every day on which a condition can change value, as rows, a
+superset where a calendar month's clamping makes the exact day depend on the month (never a day missing).
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
+
+from domain.record_flags import RECORD_DATE, UnknownRecordFlag, record_flag
+from rules import nodes as n
+from rules.change_days import Reads, _reach
+from rules.to_sql import (TABLES, DaysBetween, SqlCompiler, _first_index, agg_key, customer_scores, customers,
+                          p_int, p_num)
+from rules.to_python import CUSTOMER_STRING_FIELDS
+from rules.tree import UnsupportedRule, metric_deps
+
+
+class DailyCondition(UnsupportedRule):
+    """`days since` changes every day: its history would need one evaluation per customer per day."""
+
+
+# ---------- date arithmetic in SQL (both dialects; amounts are ours, bound or written as integers) ----------
+
+
+class DayShift(ColumnElement):
+    """A date column moved by a whole number of days."""
+
+    inherit_cache = True
+    type = sa.Date()
+    _traverse_internals = [("col", InternalTraversal.dp_clauseelement), ("days", InternalTraversal.dp_plain_obj)]
+
+    def __init__(self, col: ColumnElement, days: int):
+        self.col, self.days = col, int(days)
+
+
+class MonthShift(ColumnElement):
+    """A date column moved by whole calendar months, the day clamped to the target month's last day
+    (rules.windows.add_months)."""
+
+    inherit_cache = True
+    type = sa.Date()
+    _traverse_internals = [("col", InternalTraversal.dp_clauseelement), ("months", InternalTraversal.dp_plain_obj)]
+
+    def __init__(self, col: ColumnElement, months: int):
+        self.col, self.months = col, int(months)
+
+
+def _modifier(amount: int, unit: str) -> ColumnElement:
+    return sa.literal_column(f"'{int(amount):+d} {unit}'", sa.String)
+
+
+@compiles(DayShift)
+def _day_shift_sqlite(el, compiler, **kw):
+    return compiler.process(sa.func.date(el.col, _modifier(el.days, "days")), **kw)
+
+
+@compiles(DayShift, "postgresql")
+def _day_shift_pg(el, compiler, **kw):
+    return f"(CAST({compiler.process(el.col, **kw)} AS DATE) + {int(el.days)})"
+
+
+@compiles(MonthShift)
+def _month_shift_sqlite(el, compiler, **kw):
+    # SQLite's '+N months' rolls an overflowing day into the next month (Jan 31 + 1 month = Mar 3): go from the
+    # first of the month instead, then add the day, clamped to that month's last day
+    first = sa.func.date(el.col, sa.literal_column("'start of month'"), _modifier(el.months, "months"))
+    day = sa.cast(sa.func.strftime(sa.literal_column("'%d'"), el.col), sa.Integer) - sa.literal_column("1")
+    same_day = sa.func.date(first, sa.literal_column("'+'") + sa.cast(day, sa.String) + sa.literal_column("' days'"))
+    last = sa.func.date(first, sa.literal_column("'+1 months'"), sa.literal_column("'-1 days'"))
+    return compiler.process(sa.func.min(same_day, last), **kw)
+
+
+@compiles(MonthShift, "postgresql")
+def _month_shift_pg(el, compiler, **kw):
+    # PostgreSQL's date + interval clamps to the month's end like add_months
+    return (f"CAST(CAST({compiler.process(el.col, **kw)} AS DATE) + "
+            f"make_interval(months => {int(el.months)}) AS DATE)")
+
+
+def window_start_sql(amount: int, unit: str, end: ColumnElement) -> ColumnElement:
+    """rules.windows.window_start with `end` a column."""
+    if unit in ("d", "w"):
+        return DayShift(end, -(amount - 1 if unit == "d" else 7 * amount - 1))
+    return DayShift(MonthShift(end, -(amount if unit == "m" else 12 * amount)), 1)
+
+
+def bounds_sql(window: n.Window | None, day: ColumnElement) -> tuple[ColumnElement | None, ColumnElement]:
+    """rules.windows.bounds with the evaluation date a column: (start or None for all history, end)."""
+    if window is None:
+        return None, day
+    end = day if window.offset is None else DayShift(bounds_sql(window.offset, day)[0], -1)
+    return window_start_sql(window.amount, window.unit, end), end
+
+
+# ---------- the compiler ----------
+
+
+class DatedSqlCompiler(SqlCompiler):
+    """SqlCompiler whose evaluation date is the `day` column of `candidates` (one row per customer and day)."""
+
+    def __init__(self, ruleset: n.RuleSet, candidates: Any):
+        super().__init__(ruleset, date.max)  # as_of is never read: every use of it is overridden below
+        self.candidates = candidates
+
+    @property
+    def day(self) -> ColumnElement:
+        """The evaluation date: the candidates' column while aggregating records, else the current layer's."""
+        if self.record_table is not None or self.cols is None:
+            return self.candidates.c.day
+        return self.cols["day"]
+
+    def _ranks(self, exprs: list[Any]) -> list:
+        return []  # a past day's rank is unknown (bool_Rank)
+
+    def bool_Rank(self, node: n.Rank) -> ColumnElement:
+        return sa.cast(sa.null(), sa.Boolean)
+
+    def _base(self) -> Any:
+        c, cand = customers, self.candidates
+        day = cand.c.day
+        by_source: dict[str, list[tuple]] = {}
+        for key in self.agg_cols:
+            by_source.setdefault(key[0], []).append(key)
+        joined: Any = cand.join(c, c.c.id == cand.c.customer_id)
+        cols: list[Any] = [cand.c.customer_id, cand.c.day]
+        for source, keys in by_source.items():
+            sub = self._agg_subquery(source, keys)
+            joined = joined.outerjoin(sub, sa.and_(sub.c.customer_id == cand.c.customer_id, sub.c.day == cand.c.day))
+            for key in keys:
+                col = sub.c[self.agg_cols[key]]
+                if key[1] in ("sum", "count"):
+                    zero = p_int(0) if key[1] == "count" else p_num(0)
+                    col = sa.case((sub.c.customer_id.is_(None), zero), else_=col)
+                cols.append(col.label(self.agg_cols[key]))
+        if self.builtins_used:  # the stored scores, held fixed (a past day's scores are not kept)
+            s = customer_scores
+            joined = joined.outerjoin(s, s.c.customer_id == cand.c.customer_id)
+            cols += [s.c[name].label(f"builtin_{name}") for name in sorted(self.builtins_used)]
+        used = self.customer_fields
+        cols += [c.c[name] for name in sorted(used & (CUSTOMER_STRING_FIELDS | {"attributes"}))]
+        if "seasonal" in used:
+            cols.append(c.c.seasonal.label("flag_seasonal"))
+        if "blocked" in used:
+            blocked = sa.and_(c.c.blocked_from.is_not(None), c.c.blocked_from <= day)
+            cols.append(sa.case((blocked, sa.true()), else_=sa.false()).label("flag_blocked"))
+        return sa.select(*cols).select_from(joined).where(c.c.created_at <= day).cte("dated_base")
+
+    def _agg_subquery(self, source: str, keys: list[tuple]) -> Any:
+        t, cand = TABLES[source], self.candidates
+        dcol = t.c[RECORD_DATE[source]]
+        day = cand.c.day
+        cols = [cand.c.customer_id, day]
+        reaches = []
+        self.record_table, self.record_source = t, source
+        try:
+            for key in keys:
+                _, func, fld, window, where = key
+                start, end = bounds_sql(window, day)
+                reaches.append(_reach(window))
+                conds = [dcol.is_not(None)]  # the LEFT JOIN's empty row is no record (`where open` holds on it)
+                if start is not None:
+                    conds.append(dcol >= start)
+                if end is not day:
+                    conds.append(dcol <= end)
+                if where is not None:
+                    conds.append(self.boolean(where))
+                cond = sa.and_(*conds)
+                if func == "count":
+                    expr = sa.func.count(sa.case((cond, p_int(1))))
+                elif func == "last":
+                    expr = sa.func.max(sa.case((cond, dcol)))
+                else:
+                    expr = getattr(sa.func, func)(sa.case((cond, t.c[fld])))
+                    if func == "sum":  # no records: 0; records whose values are all unknown: unknown
+                        expr = sa.case((sa.func.count(sa.case((cond, p_int(1)))) == p_int(0), p_num(0)), else_=expr)
+                cols.append(expr.label(self.agg_cols[key]))
+        finally:
+            self.record_table = self.record_source = None
+        # every (customer, day) keeps a row (a LEFT JOIN to its records): sums and counts of none are 0 above
+        on = [t.c.customer_id == cand.c.customer_id, dcol <= day]
+        if reaches and all(r is not None for r in reaches):  # records older than every window are never read
+            on.append(dcol > DayShift(day, -max(reaches)))
+        return (sa.select(*cols).select_from(cand.outerjoin(t, sa.and_(*on)))
+                .group_by(cand.c.customer_id, cand.c.day).subquery(f"dated_agg_{source}"))
+
+    def num_DaysSince(self, node: n.DaysSince) -> ColumnElement:
+        self._outside_record(node)
+        return DaysBetween(self.day, self.cols[self.agg_cols[agg_key(node)]])
+
+    def bool_NoRecord(self, node: n.NoRecord) -> ColumnElement:
+        self._outside_record(node)
+        key = agg_key(node)
+        col = self.cols[self.agg_cols[key]]
+        if key[1] == "count":
+            return col == p_int(0)
+        if node.window is None:
+            return col.is_(None)
+        return sa.or_(col.is_(None), col < bounds_sql(node.window, self.day)[0])
+
+    def bool_RecordFlag(self, node: n.RecordFlag) -> ColumnElement:
+        t = self.record_table
+        if t is None or node.source != self.record_source:
+            raise UnsupportedRule(f"record flag {node.name} outside an aggregate")
+        try:
+            return record_flag(node.source, node.name).sql(t, self.day)
+        except UnknownRecordFlag as exc:
+            raise UnsupportedRule(str(exc)) from None
+
+
+def status_on_days(ruleset: n.RuleSet, candidates: Any) -> sa.Select:
+    """(customer_id, day, status_index): the index in ruleset.statuses of the first status rule true on that day
+    (NULL: none), for every candidate row whose customer existed on its day."""
+    comp = DatedSqlCompiler(ruleset, candidates)
+    conditions = [r.condition for r in ruleset.statuses if r.condition is not None]
+    layer, _ = comp.build(conditions, metric_deps(ruleset, conditions))
+    return sa.select(layer.c.customer_id, layer.c.day,
+                     _first_index(comp, ruleset.statuses).label("status_index")).select_from(layer)
+
+
+def condition_on_days(condition: Any, ruleset: n.RuleSet, candidates: Any) -> sa.Select:
+    """(customer_id, day, holds): whether the condition is true on that day (false when unknown)."""
+    comp = DatedSqlCompiler(ruleset, candidates)
+    layer, _ = comp.build([condition], metric_deps(ruleset, [condition]))
+    holds = sa.case((comp.boolean(condition), sa.true()), else_=sa.false())
+    return sa.select(layer.c.customer_id, layer.c.day, holds.label("holds")).select_from(layer)
+
+
+# ---------- the change days, as rows ----------
+
+Shift = Callable[[ColumnElement], ColumnElement]
+
+
+def _leaves_end(amount: int, unit: str) -> list[Shift]:
+    """rules.change_days._first_end_after_start: the first end day of a window `amount unit` starting after v.
+    For months a superset: the month's clamping puts it 0 to 3 days after add_months(v, N)."""
+    if unit in ("d", "w"):
+        days = amount if unit == "d" else 7 * amount
+        return [lambda v, k=days: DayShift(v, k)]
+    months = amount if unit == "m" else 12 * amount
+    return [lambda v, k=k: DayShift(MonthShift(v, months), k) if k else MonthShift(v, months) for k in range(4)]
+
+
+def _compose(firsts: list[Shift], thens: list[Shift]) -> list[Shift]:
+    return [lambda v, f=f, g=g: g(f(v)) for f in firsts for g in thens]
+
+
+def enters_sql(window: n.Window | None) -> list[Shift]:
+    """rules.change_days.enters as SQL shifts (several where months make the exact day a superset)."""
+    if window is None or window.offset is None:
+        return [lambda v: v]
+    return leaves_sql(window.offset)
+
+
+def leaves_sql(window: n.Window | None) -> list[Shift]:
+    """rules.change_days.leaves as SQL shifts; [] for all history (a record never leaves it)."""
+    if window is None:
+        return []
+    return _compose(_leaves_end(window.amount, window.unit), enters_sql(window))
+
+
+def change_day_rows(r: Reads) -> list[sa.Select]:
+    """SELECTs of (customer_id, day): every day on which a condition reading `r` can change value (with
+    rules.change_days' meaning; a superset for calendar months). Raises DailyCondition for `days since`."""
+    if r.daily:
+        raise DailyCondition("`days since` changes every day, so its history is not kept: write the condition "
+                             "with a window instead, e.g. `no order 90d` for `days since last order > 89`")
+    out: list[sa.Select] = []
+    for source, windows in r.windows.items():
+        t = TABLES[source]
+        v = t.c[RECORD_DATE[source]]
+        shifts: list[Shift] = []
+        for w in windows:
+            shifts += enters_sql(w) + leaves_sql(w)
+        seen: set[str] = set()
+        for shift in shifts:
+            expr = shift(v)
+            key = str(expr.compile(compile_kwargs={"literal_binds": True}))
+            if key not in seen:
+                seen.add(key)
+                out.append(sa.select(t.c.customer_id, expr.label("day")))
+        for field in sorted(r.flag_dates.get(source, ())):
+            d = t.c[field]
+            out.append(sa.select(t.c.customer_id, d.label("day")).where(d.is_not(None)))
+            out.append(sa.select(t.c.customer_id, DayShift(d, 1).label("day")).where(d.is_not(None)))
+    if r.blocked:
+        b = customers.c.blocked_from
+        out.append(sa.select(customers.c.id.label("customer_id"), b.label("day")).where(b.is_not(None)))
+    return out
