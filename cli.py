@@ -298,26 +298,48 @@ def cmd_explain(args, settings: Settings) -> int:
     return 0
 
 
+def _active_ruleset(engine, settings: Settings):
+    from domain.rulesets import ActiveRules
+
+    return ActiveRules(engine, settings.rules_path).current()[1]
+
+
+def _loss_period(engine, args) -> tuple[date, date]:
+    from domain.data_date import data_today
+
+    today = data_today(engine)
+    end = min(args.to or today, today)
+    return args.from_ or end.replace(day=1), end
+
+
 def cmd_loss(args, settings: Settings) -> int:
-    """Who was lost, per tier they had, and the signs of why."""
+    """Who was lost in a period, per tier they had then, and the biggest losses."""
     from rich.table import Table
 
-    from domain.loss import loss_episodes, loss_summary
+    from domain.loss import lost_customers, loss_summary
+    from domain.loss_history import LossRules
 
     engine = _engine(settings)
-    rows = loss_summary(engine)
-    table = Table(title="lost customers per tier they had")
-    for name in ("tier before", "customers", "revenue lost", "margin lost", "open complaints", "late deliveries",
-                 "win-back tried"):
-        table.add_column(name, justify="left" if name == "tier before" else "right")
-    for r in rows:
-        table.add_row(str(r.tier_before), f"{r.customers:,}", f"{r.revenue_lost:,.0f}",
-                      "unknown" if r.margin_lost is None else f"{r.margin_lost:,.0f}", f"{r.with_open_complaints:,}",
-                      f"{r.with_late_deliveries:,}", f"{r.win_back_attempted:,}")
+    start, end = _loss_period(engine, args)
+    rules = LossRules.of(_active_ruleset(engine, settings))
+    table = Table(title=f"lost {start} .. {end}, per tier at loss")
+    for name in ("tier at loss", "customers", "episodes", "revenue lost", "margin lost", "rule", "blocked",
+                 "manual", "overdue complaints", "late deliveries", "reactivated"):
+        table.add_column(name, justify="left" if name == "tier at loss" else "right")
+    for r in loss_summary(engine, rules, start, end):
+        table.add_row(str(r.tier_at_loss), f"{r.customers:,}", f"{r.episodes:,}", f"{r.revenue_lost:,.0f}",
+                      "unknown" if r.margin_lost is None else f"{r.margin_lost:,.0f}", f"{r.rule:,}",
+                      f"{r.blocked:,}", f"{r.manual:,}", f"{r.with_overdue_complaints:,}",
+                      f"{r.with_late_deliveries:,}", f"{r.reactivated:,}")
     Console().print(table)
-    for e in loss_episodes(engine, limit=args.top):
-        print(f"{e.external_id:>10}  {e.name[:32]:32}  was {e.tier_before or '-':10} revenue lost {e.revenue_lost:>12,.0f}"
-              f"  last order {e.last_order_at}  win-back {'yes' if e.win_back_attempts else 'no'}")
+    top = Table(title=f"the {args.top} biggest losses")
+    for name in ("customer", "lost on", "how", "why", "tier", "revenue lost", "last order", "reactivated"):
+        top.add_column(name)
+    for e in lost_customers(engine, rules, start, end, limit=args.top):
+        top.add_row(f"{e.external_id} {e.name[:28]}", str(e.lost_on), e.how, e.rule_text or e.reason or "",
+                    e.tier_at_loss or "-", f"{e.revenue_lost:,.0f}", str(e.last_order_at or "-"),
+                    str(e.reactivated_on or "-"))
+    Console().print(top)
     return 0
 
 
@@ -378,8 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--as-of", type=date.fromisoformat, help="default: the date of the stored evaluation")
     exp.set_defaults(func=cmd_explain)
 
-    loss = sub.add_parser("loss", help="lost customers per tier they had, and the biggest losses")
+    loss = sub.add_parser("loss", help="customers lost in a period per tier at loss, and the biggest losses")
     loss.add_argument("--top", type=int, default=10, help="how many of the biggest losses to list")
+    loss.add_argument("--from", dest="from_", type=date.fromisoformat, help="first loss date (default: the first "
+                      "day of --to's month)")
+    loss.add_argument("--to", type=date.fromisoformat, help="last loss date (default and at most: the data's today)")
     loss.set_defaults(func=cmd_loss)
 
     mig = sub.add_parser("migrate", help="bring the database to the latest migration")

@@ -1,31 +1,45 @@
-"""Who is being lost, and why: one row per lost customer, computed set-based inside the database.
+"""Lost customers of any period: when, how, at what level, at what cost and the signs of why, set-based.
 
-For each customer whose stored status is `lost` (or another status asked for): when the loss was recorded, the
-tier the customer had before it, the revenue and margin it brought in the 365 days up to its last order, the
-complaints still open or overdue, the late deliveries of that year, and whether anyone tried to win it back
-after the last order. Every sub-query groups by customer id and joins on customer id only.
+Built on the loss history (domain.loss_history.episodes): each episode of the period gets, in one query,
+- its cost: revenue and margin of the 12 months (the rule language's `12m`) up to the last order before the loss;
+- its level: the tier in force on the loss date (tier_at_loss) and whether it was a first-time buyer;
+- the signs of why, as of the loss date: complaints and deliveries of the 12 months up to it, with the record
+  flags of domain.record_flags read on that day (overdue, still open, late).
+Every aggregate joins the episodes on customer id only and groups by (customer, loss date): a customer lost twice
+in a period is two episodes. The records behind the counts (external ids, categories, delay reasons) and the
+tier changes before the loss are fetched for a page of episodes at once (episode_details).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, Interaction, Order, TierChange)
+from domain.loss_history import LossRules, episodes
+from domain.models import Complaint, Customer, Delivery, Order, SalesRep, TierChange
 from domain.record_flags import record_flag
-from rules.to_sql import DaysBetween
+from rules.to_sql import p_date
+from rules.to_sql_dated import window_start_sql
 
 customers_t = Customer.__table__
-evals_t = CustomerEvaluation.__table__
 orders_t = Order.__table__
 complaints_t = Complaint.__table__
 deliveries_t = Delivery.__table__
-interactions_t = Interaction.__table__
 changes_t = TierChange.__table__
-YEAR_DAYS = 365
+reps_t = SalesRep.__table__
+YEAR = (12, "m")  # the cost and evidence window: the rule language's `12m`
+HOWS = ("BLOCKED", "MANUAL", "RULE")
+
+
+@dataclass(frozen=True)
+class LossFilter:
+    how: Optional[str] = None
+    tier_at_loss: Optional[str] = None
+    region: Optional[str] = None
+    owner: Optional[str] = None  # the owner rep's external id
 
 
 @dataclass(frozen=True)
@@ -34,202 +48,249 @@ class LossEpisode:
     external_id: str
     name: str
     region: Optional[str]
-    status: str
-    as_of: date  # the evaluation the status comes from
-    lost_on: Optional[date]  # as_of of the run that moved the customer to this status; None: so since its first run
-    tier_before: Optional[str]  # the tier it had when it was lost (its current tier if it never moved)
+    lost_on: date
+    how: str                     # BLOCKED / MANUAL / RULE
+    rule_line: Optional[int]     # RULE: the status rule that made the customer lost
+    reason: Optional[str]        # MANUAL: the reason given
+    reactivated_on: Optional[date]
+    end_kind: Optional[str]      # ORDER / REACTIVATED; None while still lost
+    reactivation_note: Optional[str]
     last_order_at: Optional[date]
-    revenue_lost: float  # revenue in the 365 days up to the last order: the yearly business that went away
-    margin_lost: Optional[float]  # the same for margin; None when no margin of that year is known
+    at_risk_on: Optional[date]
+    tier_at_loss: Optional[str]
+    orders_before_loss: int
+    revenue_lost: float          # the 12 months up to the last order before the loss
+    margin_lost: Optional[float]  # None when the margin of any of those orders is unknown
     orders_last_year: int
-    open_complaints: int
+    complaints: int              # the 12 months up to the loss date, flags read on it
     overdue_complaints: int
-    late_deliveries: int  # in the 365 days up to the last order
+    open_complaints: int
     deliveries: int
-    win_back_attempts: int  # win-back interactions after the last order
-    last_win_back_at: Optional[date]
-    win_back_by_owner: bool  # at least one of them by the customer's own rep
+    late_deliveries: int
+    rule_text: Optional[str] = None
+
+    @property
+    def key(self) -> tuple[int, date]:
+        return self.customer_id, self.lost_on
 
 
-def _p(value, type_) -> sa.BindParameter:
-    return sa.bindparam(None, value, type_=type_)
+def _year_before(end: Any) -> Any:
+    return window_start_sql(YEAR[0], YEAR[1], end)
 
 
-def loss_query(as_of: date, status: str = "lost") -> sa.Select:
-    """The report's SELECT for customers whose stored status is `status`, as of the stored evaluation `as_of`."""
-    at = _p(as_of, sa.Date)
-    last_order = (sa.select(orders_t.c.customer_id, sa.func.max(orders_t.c.ordered_at).label("last_order_at"))
-                  .where(orders_t.c.ordered_at <= at).group_by(orders_t.c.customer_id).subquery("last_order"))
-    lost = (sa.select(evals_t.c.customer_id, evals_t.c.status, evals_t.c.tier, evals_t.c.as_of,
-                      last_order.c.last_order_at)
-            .select_from(evals_t.outerjoin(last_order, last_order.c.customer_id == evals_t.c.customer_id))
-            .where(evals_t.c.status == _p(status, sa.String)).subquery("lost"))
+def tier_at_loss(customer_id: Any, lost_on: Any) -> Any:
+    """The tier in force on the loss date, from the change log: the newest change effective on or before it among
+    those recorded by then (the rule set active then decided it); when nothing was recorded by then (history
+    imported and evaluated later), the newest change effective by then."""
+    t = changes_t
 
-    in_last_year = DaysBetween(lost.c.last_order_at, orders_t.c.ordered_at) < _p(YEAR_DAYS, sa.Integer)
-    year = (sa.select(orders_t.c.customer_id,
-                      sa.func.sum(orders_t.c.amount).label("revenue_lost"),
-                      sa.func.sum(orders_t.c.margin).label("margin_lost"),
-                      sa.func.count().label("orders_last_year"))
-            .select_from(orders_t.join(lost, lost.c.customer_id == orders_t.c.customer_id))
-            .where(orders_t.c.ordered_at <= lost.c.last_order_at, in_last_year)
-            .group_by(orders_t.c.customer_id).subquery("last_year"))
+    def newest(*extra: Any) -> Any:
+        return (sa.select(t.c.new_value)
+                .where(t.c.customer_id == customer_id, t.c.kind == "tier", t.c.effective_on <= lost_on, *extra)
+                .order_by(t.c.effective_on.desc(), t.c.id.desc()).limit(1).scalar_subquery())
 
-    # record flags as of the evaluation date (domain.record_flags): still pending = open and overdue
-    is_open = record_flag("complaint", "open").sql(complaints_t, at)
-    is_pending = sa.and_(is_open, record_flag("complaint", "overdue").sql(complaints_t, at))
-    complaints = (sa.select(complaints_t.c.customer_id,
-                            sa.func.count(sa.case((is_open, 1))).label("open_complaints"),
-                            sa.func.count(sa.case((is_pending, 1))).label("overdue_complaints"))
-                  .where(complaints_t.c.opened_at <= at)
-                  .group_by(complaints_t.c.customer_id).subquery("complaints_now"))
+    # two lookups, not one ordered by "recorded by then" first: SQLite cannot order by an outer column there
+    return sa.func.coalesce(newest(t.c.as_of <= lost_on), newest())
 
-    late = record_flag("delivery", "late").sql(deliveries_t, at)
-    delivery_year = sa.and_(deliveries_t.c.promised_at <= at,
-                            DaysBetween(lost.c.last_order_at, deliveries_t.c.promised_at) < _p(YEAR_DAYS, sa.Integer))
-    deliveries = (sa.select(deliveries_t.c.customer_id,
-                            sa.func.count(sa.case((late, 1))).label("late_deliveries"),
-                            sa.func.count().label("deliveries"))
-                  .select_from(deliveries_t.join(lost, lost.c.customer_id == deliveries_t.c.customer_id))
-                  .where(delivery_year).group_by(deliveries_t.c.customer_id).subquery("deliveries_year"))
 
-    owner = (sa.select(customers_t.c.id, customers_t.c.owner_rep_id).subquery("owner"))
-    after_last = sa.or_(lost.c.last_order_at.is_(None), interactions_t.c.occurred_at > lost.c.last_order_at)
-    win_back = (sa.select(interactions_t.c.customer_id,
-                          sa.func.count().label("win_back_attempts"),
-                          sa.func.max(interactions_t.c.occurred_at).label("last_win_back_at"),
-                          sa.func.max(sa.case((interactions_t.c.rep_id == owner.c.owner_rep_id, 1), else_=0))
-                          .label("by_owner"))
-                .select_from(interactions_t.join(lost, lost.c.customer_id == interactions_t.c.customer_id)
-                             .join(owner, owner.c.id == interactions_t.c.customer_id))
-                .where(record_flag("interaction", "win_back").sql(interactions_t, at),
-                       interactions_t.c.occurred_at <= at,
-                       after_last)
-                .group_by(interactions_t.c.customer_id).subquery("win_back"))
+def loss_query(rules: LossRules, start: date, end: date, customer_ids: Optional[list[int]] = None) -> sa.Select:
+    """One row per episode with a loss date in [start, end], with its cost, level and signs of why."""
+    e = episodes(rules, start, end, customer_ids)
+    key = [e.c.customer_id, e.c.lost_on]
+    o = orders_t
+    in_year = sa.and_(o.c.ordered_at <= e.c.last_order_at, o.c.ordered_at >= _year_before(e.c.last_order_at))
+    orders = (sa.select(*key,
+                        sa.func.count(o.c.id).label("orders_before_loss"),
+                        sa.func.count(sa.case((in_year, o.c.id))).label("orders_last_year"),
+                        sa.func.sum(sa.case((in_year, o.c.amount))).label("revenue_lost"),
+                        # a margin unknown for one order leaves the year's margin unknown, not smaller
+                        sa.case((sa.func.count(sa.case((sa.and_(in_year, o.c.margin.is_(None)), 1))) > 0, None),
+                                else_=sa.func.sum(sa.case((in_year, o.c.margin)))).label("margin_lost"))
+              .select_from(e.join(o, sa.and_(o.c.customer_id == e.c.customer_id, o.c.ordered_at <= e.c.lost_on)))
+              .group_by(*key).subquery("episode_orders"))
 
-    # the newest move into this status, and the tier the customer had at that moment
-    moved = (sa.select(changes_t.c.customer_id, sa.func.max(changes_t.c.id).label("change_id"))
-             .where(changes_t.c.kind == "status", changes_t.c.new_value == _p(status, sa.String),
-                    changes_t.c.as_of <= at)
-             .group_by(changes_t.c.customer_id).subquery("moved"))
-    move_row = changes_t.alias("move_row")
-    loss_run = sa.func.coalesce(move_row.c.run_id, 0)
-    tier_then = changes_t.alias("tier_then")
-    tier_at_loss = (sa.select(tier_then.c.new_value)  # the last tier move before the run that lost the customer
-                    .where(tier_then.c.customer_id == lost.c.customer_id, tier_then.c.kind == "tier",
-                           tier_then.c.run_id < loss_run)
-                    .order_by(tier_then.c.id.desc()).limit(1).scalar_subquery())
-    tier_after = changes_t.alias("tier_after")
-    tier_left = (sa.select(tier_after.c.old_value)  # else: the tier it left in that run or a later one
-                 .where(tier_after.c.customer_id == lost.c.customer_id, tier_after.c.kind == "tier",
-                        tier_after.c.run_id >= loss_run)
-                 .order_by(tier_after.c.id.asc()).limit(1).scalar_subquery())
+    k = complaints_t
+    overdue = record_flag("complaint", "overdue").sql(k, e.c.lost_on)
+    still_open = record_flag("complaint", "open").sql(k, e.c.lost_on)
+    complaints = (sa.select(*key, sa.func.count(k.c.id).label("complaints"),
+                            sa.func.count(sa.case((overdue, k.c.id))).label("overdue_complaints"),
+                            sa.func.count(sa.case((still_open, k.c.id))).label("open_complaints"))
+                  .select_from(e.join(k, sa.and_(k.c.customer_id == e.c.customer_id, k.c.opened_at <= e.c.lost_on,
+                                                 k.c.opened_at >= _year_before(e.c.lost_on))))
+                  .group_by(*key).subquery("episode_complaints"))
 
-    joined = (lost.join(customers_t, customers_t.c.id == lost.c.customer_id)
-              .outerjoin(year, year.c.customer_id == lost.c.customer_id)
-              .outerjoin(complaints, complaints.c.customer_id == lost.c.customer_id)
-              .outerjoin(deliveries, deliveries.c.customer_id == lost.c.customer_id)
-              .outerjoin(win_back, win_back.c.customer_id == lost.c.customer_id)
-              .outerjoin(moved, moved.c.customer_id == lost.c.customer_id)
-              .outerjoin(move_row, move_row.c.id == moved.c.change_id))
+    d = deliveries_t
+    late = record_flag("delivery", "late").sql(d, e.c.lost_on)
+    deliveries = (sa.select(*key, sa.func.count(d.c.id).label("deliveries"),
+                            sa.func.count(sa.case((late, d.c.id))).label("late_deliveries"))
+                  .select_from(e.join(d, sa.and_(d.c.customer_id == e.c.customer_id, d.c.promised_at <= e.c.lost_on,
+                                                 d.c.promised_at >= _year_before(e.c.lost_on))))
+                  .group_by(*key).subquery("episode_deliveries"))
+
+    def on(sub):
+        return sa.and_(sub.c.customer_id == e.c.customer_id, sub.c.lost_on == e.c.lost_on)
+
+    c = customers_t
     zero = sa.literal(0)
-    return (sa.select(
-        lost.c.customer_id, customers_t.c.external_id, customers_t.c.name, customers_t.c.region, lost.c.status,
-        lost.c.as_of, move_row.c.as_of.label("lost_on"),
-        sa.func.coalesce(tier_at_loss, tier_left, lost.c.tier).label("tier_before"),
-        lost.c.last_order_at,
-        sa.func.coalesce(year.c.revenue_lost, zero).label("revenue_lost"), year.c.margin_lost,
-        sa.func.coalesce(year.c.orders_last_year, zero).label("orders_last_year"),
-        sa.func.coalesce(complaints.c.open_complaints, zero).label("open_complaints"),
+    joined = (e.join(c, c.c.id == e.c.customer_id)
+              .outerjoin(orders, on(orders)).outerjoin(complaints, on(complaints)).outerjoin(deliveries, on(deliveries)))
+    return sa.select(
+        e.c.customer_id, c.c.external_id, c.c.name, c.c.region, c.c.owner_rep_id,
+        e.c.lost_on, e.c.how, e.c.rule_line, e.c.reason, e.c.reactivated_on, e.c.end_kind, e.c.reactivation_note,
+        e.c.last_order_at, e.c.at_risk_on,
+        tier_at_loss(e.c.customer_id, e.c.lost_on).label("tier_at_loss"),
+        sa.func.coalesce(orders.c.orders_before_loss, zero).label("orders_before_loss"),
+        sa.func.coalesce(orders.c.revenue_lost, zero).label("revenue_lost"), orders.c.margin_lost,
+        sa.func.coalesce(orders.c.orders_last_year, zero).label("orders_last_year"),
+        sa.func.coalesce(complaints.c.complaints, zero).label("complaints"),
         sa.func.coalesce(complaints.c.overdue_complaints, zero).label("overdue_complaints"),
-        sa.func.coalesce(deliveries.c.late_deliveries, zero).label("late_deliveries"),
+        sa.func.coalesce(complaints.c.open_complaints, zero).label("open_complaints"),
         sa.func.coalesce(deliveries.c.deliveries, zero).label("deliveries"),
-        sa.func.coalesce(win_back.c.win_back_attempts, zero).label("win_back_attempts"),
-        win_back.c.last_win_back_at,
-        sa.func.coalesce(win_back.c.by_owner, zero).label("win_back_by_owner"),
-    ).select_from(joined))
+        sa.func.coalesce(deliveries.c.late_deliveries, zero).label("late_deliveries"),
+    ).select_from(joined)
 
 
-def _episode(row) -> LossEpisode:
-    m = dict(row._mapping)
-    m["win_back_by_owner"] = bool(m["win_back_by_owner"])
-    m["revenue_lost"] = float(m["revenue_lost"])
-    return LossEpisode(**m)
-
-
-def stored_as_of(engine: Engine) -> Optional[date]:
-    with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.max(evals_t.c.as_of))).scalar()
-
-
-def _filtered(as_of: date, status: str, customer_ids: Optional[Iterable[int]], tier_before: Optional[str],
-              region: Optional[str], win_back: Optional[bool]) -> tuple[sa.Subquery, list]:
-    report = loss_query(as_of, status).subquery("loss")
+def _filtered(rules: LossRules, start: date, end: date, f: LossFilter,
+              customer_ids: Optional[list[int]] = None) -> tuple[sa.Subquery, list]:
+    report = loss_query(rules, start, end, customer_ids).subquery("loss")
     where = []
-    if customer_ids is not None:
-        where.append(report.c.customer_id.in_(list(customer_ids)))
-    if tier_before is not None:
-        where.append(report.c.tier_before == tier_before)
-    if region is not None:
-        where.append(report.c.region == region)
-    if win_back is not None:
-        where.append((report.c.win_back_attempts > 0) if win_back else (report.c.win_back_attempts == 0))
+    if f.how is not None:
+        where.append(report.c.how == f.how)
+    if f.tier_at_loss is not None:
+        where.append(report.c.tier_at_loss == f.tier_at_loss)
+    if f.region is not None:
+        where.append(report.c.region == f.region)
+    if f.owner is not None:
+        owner_id = sa.select(reps_t.c.id).where(reps_t.c.external_id == f.owner).scalar_subquery()
+        where.append(report.c.owner_rep_id == owner_id)
     return report, where
 
 
-def loss_episodes(engine: Engine, *, status: str = "lost", customer_ids: Optional[Iterable[int]] = None,
-                  tier_before: Optional[str] = None, region: Optional[str] = None,
-                  win_back: Optional[bool] = None, limit: Optional[int] = None,
-                  after: Optional[tuple[float, int]] = None) -> list[LossEpisode]:
-    """Lost customers, the biggest losses first (revenue lost, then customer id), from a keyset `after`."""
-    as_of = stored_as_of(engine)
-    if as_of is None:
-        return []
-    report, where = _filtered(as_of, status, customer_ids, tier_before, region, win_back)
+def _episode(rules: LossRules, row: Any) -> LossEpisode:
+    m = dict(row._mapping)
+    m.pop("owner_rep_id", None)
+    m["revenue_lost"] = float(m["revenue_lost"])
+    m["margin_lost"] = None if m["margin_lost"] is None else float(m["margin_lost"])
+    m["rule_text"] = rules.text(m["rule_line"])
+    return LossEpisode(**m)
+
+
+PageKey = tuple[float, int, date]  # (revenue lost, customer id, loss date): biggest loss first
+
+
+def lost_customers(engine: Engine, rules: LossRules, start: date, end: date, f: LossFilter = LossFilter(), *,
+                   limit: Optional[int] = None, after: Optional[PageKey] = None,
+                   customer_ids: Optional[list[int]] = None) -> list[LossEpisode]:
+    """The episodes lost in [start, end], the biggest revenue lost first (then customer id, loss date), from a
+    keyset `after`."""
+    report, where = _filtered(rules, start, end, f, customer_ids)
+    r = report.c
     q = sa.select(report).where(*where)
     if after is not None:
-        revenue, cid = after
-        q = q.where(sa.or_(report.c.revenue_lost < revenue,
-                           sa.and_(report.c.revenue_lost == revenue, report.c.customer_id < cid)))
-    q = q.order_by(report.c.revenue_lost.desc(), report.c.customer_id.desc())
+        revenue, cid, lost_on = after
+        q = q.where(sa.or_(r.revenue_lost < revenue,
+                           sa.and_(r.revenue_lost == revenue, r.customer_id < cid),
+                           sa.and_(r.revenue_lost == revenue, r.customer_id == cid, r.lost_on < lost_on)))
+    q = q.order_by(r.revenue_lost.desc(), r.customer_id.desc(), r.lost_on.desc())
     if limit is not None:
         q = q.limit(limit)
     with engine.connect() as conn:
-        return [_episode(r) for r in conn.execute(q)]
+        return [_episode(rules, row) for row in conn.execute(q)]
 
 
-def loss_count(engine: Engine, *, status: str = "lost", tier_before: Optional[str] = None,
-               region: Optional[str] = None, win_back: Optional[bool] = None) -> int:
-    as_of = stored_as_of(engine)
-    if as_of is None:
-        return 0
-    report, where = _filtered(as_of, status, None, tier_before, region, win_back)
+def lost_count(engine: Engine, rules: LossRules, start: date, end: date, f: LossFilter = LossFilter()) -> int:
+    report, where = _filtered(rules, start, end, f)
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(report).where(*where)).scalar_one()
 
 
 @dataclass(frozen=True)
 class LossByTier:
-    tier_before: Optional[str]
-    customers: int
+    tier_at_loss: Optional[str]
+    customers: int           # distinct customers lost (a customer lost twice counts once)
+    episodes: int
     revenue_lost: float
     margin_lost: Optional[float]
-    with_open_complaints: int
+    blocked: int
+    manual: int
+    rule: int
+    with_overdue_complaints: int
     with_late_deliveries: int
-    win_back_attempted: int
+    reactivated: int
 
 
-def loss_summary(engine: Engine, *, status: str = "lost") -> list[LossByTier]:
-    """Per tier the customers had before: how many were lost, the revenue that went with them, and why."""
-    as_of = stored_as_of(engine)
-    if as_of is None:
-        return []
-    r = loss_query(as_of, status).subquery("loss")
-    q = (sa.select(r.c.tier_before, sa.func.count(), sa.func.coalesce(sa.func.sum(r.c.revenue_lost), 0),
-                   sa.func.sum(r.c.margin_lost),
-                   sa.func.count(sa.case((r.c.open_complaints > 0, 1))),
+def loss_summary(engine: Engine, rules: LossRules, start: date, end: date) -> list[LossByTier]:
+    """Per tier at loss: the episodes of the period, the revenue and margin that went with them, how they were
+    lost and the signs of why; the biggest revenue lost first."""
+    r = loss_query(rules, start, end).subquery("loss")
+    q = (sa.select(r.c.tier_at_loss, sa.func.count(sa.distinct(r.c.customer_id)), sa.func.count(),
+                   sa.func.coalesce(sa.func.sum(r.c.revenue_lost), 0), sa.func.sum(r.c.margin_lost),
+                   *(sa.func.count(sa.case((r.c.how == how, 1))) for how in HOWS),
+                   sa.func.count(sa.case((r.c.overdue_complaints > 0, 1))),
                    sa.func.count(sa.case((r.c.late_deliveries > 0, 1))),
-                   sa.func.count(sa.case((r.c.win_back_attempts > 0, 1))))
-         .group_by(r.c.tier_before).order_by(sa.func.sum(r.c.revenue_lost).desc()))
+                   sa.func.count(r.c.reactivated_on))
+         .group_by(r.c.tier_at_loss)
+         .order_by(sa.func.coalesce(sa.func.sum(r.c.revenue_lost), 0).desc(), r.c.tier_at_loss))
     with engine.connect() as conn:
-        return [LossByTier(t, n, float(rev), None if mar is None else float(mar), oc, ld, wb)
-                for t, n, rev, mar, oc, ld, wb in conn.execute(q)]
+        return [LossByTier(t, cust, eps, float(rev), None if mar is None else float(mar), b, m, ru, oc, ld, re)
+                for t, cust, eps, rev, mar, b, m, ru, oc, ld, re in conn.execute(q)]
+
+
+# ---------- the records behind a page of episodes ----------
+
+
+@dataclass
+class EpisodeDetails:
+    complaints: list[dict] = field(default_factory=list)   # external_id, opened_at, category, overdue, open
+    deliveries: list[dict] = field(default_factory=list)   # external_id, promised_at, delivered_at, late, reason
+    tier_changes: list[dict] = field(default_factory=list)  # effective_on, old_value, new_value, cause
+
+
+def _page(keys: Iterable[tuple[int, date]]) -> sa.Subquery:
+    rows = [sa.select(sa.literal(cid, sa.Integer).label("customer_id"), sa.literal(day, sa.Date).label("lost_on"))
+            for cid, day in keys]
+    return sa.union_all(*rows).subquery("page") if len(rows) > 1 else rows[0].subquery("page")
+
+
+def episode_details(engine: Engine, keys: list[tuple[int, date]]) -> dict[tuple[int, date], EpisodeDetails]:
+    """For each (customer id, loss date): the complaints and deliveries of the 12 months up to the loss with
+    their flags on that day, and the tier changes effective in the 12 months before it; three queries per page."""
+    out = {key: EpisodeDetails() for key in keys}
+    if not keys:
+        return out
+    p = _page(keys)
+    k, d, t = complaints_t, deliveries_t, changes_t
+    complaints = (sa.select(p.c.customer_id, p.c.lost_on, k.c.external_id, k.c.opened_at, k.c.category,
+                            record_flag("complaint", "overdue").sql(k, p.c.lost_on).label("overdue"),
+                            record_flag("complaint", "open").sql(k, p.c.lost_on).label("open"))
+                  .select_from(p.join(k, sa.and_(k.c.customer_id == p.c.customer_id, k.c.opened_at <= p.c.lost_on,
+                                                 k.c.opened_at >= _year_before(p.c.lost_on))))
+                  .order_by(p.c.customer_id, p.c.lost_on, k.c.opened_at, k.c.id))
+    known_delivery = sa.case((d.c.delivered_at <= p.c.lost_on, d.c.delivered_at))  # later: not known then
+    deliveries = (sa.select(p.c.customer_id, p.c.lost_on, d.c.external_id, d.c.promised_at,
+                            known_delivery.label("delivered_at"), d.c.delay_reason, record_flag("delivery", "late").sql(d, p.c.lost_on).label("late"))
+                  .select_from(p.join(d, sa.and_(d.c.customer_id == p.c.customer_id, d.c.promised_at <= p.c.lost_on,
+                                                 d.c.promised_at >= _year_before(p.c.lost_on))))
+                  .order_by(p.c.customer_id, p.c.lost_on, d.c.promised_at, d.c.id))
+    changes = (sa.select(p.c.customer_id, p.c.lost_on, t.c.effective_on, t.c.old_value, t.c.new_value, t.c.cause)
+               .select_from(p.join(t, sa.and_(t.c.customer_id == p.c.customer_id, t.c.kind == "tier",
+                                              t.c.effective_on <= p.c.lost_on,
+                                              t.c.effective_on >= _year_before(p.c.lost_on))))
+               .order_by(p.c.customer_id, p.c.lost_on, t.c.effective_on, t.c.id))
+    with engine.connect() as conn:
+        for row in conn.execute(complaints):
+            m = row._mapping
+            out[(m["customer_id"], m["lost_on"])].complaints.append(
+                dict(external_id=m["external_id"], opened_at=m["opened_at"], category=m["category"],
+                     overdue=bool(m["overdue"]), open=bool(m["open"])))
+        for row in conn.execute(deliveries):
+            m = row._mapping
+            out[(m["customer_id"], m["lost_on"])].deliveries.append(
+                dict(external_id=m["external_id"], promised_at=m["promised_at"], delivered_at=m["delivered_at"],
+                     late=bool(m["late"]), delay_reason=m["delay_reason"]))
+        for row in conn.execute(changes):
+            m = row._mapping
+            out[(m["customer_id"], m["lost_on"])].tier_changes.append(
+                dict(effective_on=m["effective_on"], old_value=m["old_value"], new_value=m["new_value"],
+                     cause=m["cause"]))
+    return out

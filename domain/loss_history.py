@@ -67,11 +67,16 @@ class LossRules:
 # ---------- the days to look at, placed in their gaps ----------
 
 
+def _only(table: Any, customer_ids: Optional[list[int]], column: str = "customer_id") -> list[Any]:
+    return [] if customer_ids is None else [table.c[column].in_(list(customer_ids))]
+
+
 def _ordered_days() -> sa.Select:
     return sa.select(orders_t.c.customer_id, orders_t.c.ordered_at.label("day"), sa.literal(1).label("is_order"))
 
 
-def candidate_days(condition_reads, open_after: date, up_to: date) -> sa.CTE:
+def candidate_days(condition_reads, open_after: date, up_to: date,
+                   customer_ids: Optional[list[int]] = None) -> sa.CTE:
     """(customer_id, day, gap_key, last_order_at, next_order_at): every day up to `up_to` on which a condition
     with these reads can change, the day each customer was created and its order days, in the gaps still open
     after `open_after` (no order since, or the next order after it). gap_key is the gap's last order day
@@ -83,7 +88,7 @@ def candidate_days(condition_reads, open_after: date, up_to: date) -> sa.CTE:
     every = sa.union_all(*rows).subquery("every_day")
     # orders after up_to still end a gap (the reactivation), but are not evaluated
     days = (sa.select(every.c.customer_id, every.c.day, sa.func.max(every.c.is_order).label("is_order"))
-            .where(sa.or_(every.c.day <= p_date(up_to), every.c.is_order == 1))
+            .where(sa.or_(every.c.day <= p_date(up_to), every.c.is_order == 1), *_only(every, customer_ids))
             .group_by(every.c.customer_id, every.c.day).cte("change_days"))
     order_day = sa.case((days.c.is_order == 1, days.c.day))
     by_customer = dict(partition_by=days.c.customer_id, order_by=days.c.day)
@@ -116,12 +121,13 @@ def _first_days(judged: Any, candidates: sa.CTE, hit: Any, extra: Optional[Any] 
             .group_by(c.c.customer_id, c.c.gap_key).subquery("gap_firsts"))
 
 
-def rule_episodes(rules: LossRules, open_after: date, up_to: date) -> sa.Select:
+def rule_episodes(rules: LossRules, open_after: date, up_to: date,
+                  customer_ids: Optional[list[int]] = None) -> sa.Select:
     """RULE episodes of the gaps open after `open_after`, loss dates up to `up_to`: (customer_id, lost_on,
     last_order_at, next_order_at, rule_line, at_risk_on)."""
     statuses = rules.ruleset.statuses
     conditions = [r.condition for r in statuses if r.condition is not None]
-    candidates = candidate_days(reads(rules.ruleset, conditions), open_after, up_to)
+    candidates = candidate_days(reads(rules.ruleset, conditions), open_after, up_to, customer_ids)
     # MATERIALIZED: read twice below (the first days, then the rule deciding the first lost day)
     judged = status_on_days(rules.ruleset, candidates).cte("judged").prefix_with("MATERIALIZED")
     idx = judged.c.status_index
@@ -158,14 +164,15 @@ def _with_gap(rows: sa.Subquery) -> sa.Subquery:
     return sa.select(rows, last.label("gap_last_order"), nxt.label("gap_next_order")).subquery("placed_starts")
 
 
-def _all_episodes(rules: LossRules, open_after: date, up_to: date) -> sa.Subquery:
+def _all_episodes(rules: LossRules, open_after: date, up_to: date,
+                  customer_ids: Optional[list[int]] = None) -> sa.Subquery:
     """Every episode with a loss date up to `up_to`, BLOCKED and MANUAL ones of all history and RULE ones of the
     gaps open after `open_after`, one per gap (the first to start)."""
     from domain.loss_marks import manual_episodes_query
 
     none_date, none_int, none_text = sa.cast(sa.null(), sa.Date), sa.cast(sa.null(), sa.Integer), \
         sa.cast(sa.null(), sa.String)
-    rule = rule_episodes(rules, open_after, up_to).subquery("rule_starts")
+    rule = rule_episodes(rules, open_after, up_to, customer_ids).subquery("rule_starts")
     c = customers_t
     manual = manual_episodes_query().subquery("manual_starts")
     starts = sa.union_all(
@@ -176,11 +183,11 @@ def _all_episodes(rules: LossRules, open_after: date, up_to: date) -> sa.Subquer
                   none_text.label("reactivation_note"), rule.c.at_risk_on),
         sa.select(c.c.id, c.c.blocked_from, sa.literal("BLOCKED"), sa.literal(HOW_ORDER["BLOCKED"]), none_int,
                   none_text, none_date, none_text, none_text, none_date)
-        .where(c.c.blocked_from.is_not(None), c.c.blocked_from <= p_date(up_to)),
+        .where(c.c.blocked_from.is_not(None), c.c.blocked_from <= p_date(up_to), *_only(c, customer_ids, "id")),
         sa.select(manual.c.customer_id, manual.c.lost_on, sa.literal("MANUAL"), sa.literal(HOW_ORDER["MANUAL"]),
                   none_int, manual.c.reason, manual.c.ended_on, manual.c.end_kind, manual.c.reactivation_note,
                   none_date)
-        .where(manual.c.lost_on <= p_date(up_to)),
+        .where(manual.c.lost_on <= p_date(up_to), *_only(manual, customer_ids)),
     ).subquery("loss_starts")
     placed = _with_gap(starts)
     first = sa.func.row_number().over(
@@ -198,14 +205,17 @@ def _all_episodes(rules: LossRules, open_after: date, up_to: date) -> sa.Subquer
             .where(r.nth == 1).subquery("episodes"))
 
 
-def episodes(rules: LossRules, start: date, end: date) -> sa.Subquery:
+def episodes(rules: LossRules, start: date, end: date, customer_ids: Optional[list[int]] = None) -> sa.CTE:
     """The loss episodes whose loss date is in [start, end] (both inclusive): customer_id, lost_on, how
     (BLOCKED / MANUAL / RULE), rule_line (RULE: the status rule that made the customer lost), reason (MANUAL),
     reactivated_on (the next order, or for MANUAL the reactivation if earlier; NULL: still lost), end_kind
     (ORDER / REACTIVATED), reactivation_note, last_order_at (the last order on or before the loss date) and
-    at_risk_on (RULE: the first day of the gap with the status at_risk, if before the loss)."""
-    every = _all_episodes(rules, start, end)
-    return sa.select(every).where(every.c.lost_on >= p_date(start)).subquery("episodes_in_period")
+    at_risk_on (RULE: the first day of the gap with the status at_risk, if before the loss). `customer_ids`
+    narrows it to those customers."""
+    every = _all_episodes(rules, start, end, customer_ids)
+    # MATERIALIZED: reports join it several times (orders, complaints, deliveries); derived once
+    return (sa.select(every).where(every.c.lost_on >= p_date(start))
+            .cte("episodes_in_period").prefix_with("MATERIALIZED"))
 
 
 def lost_customers_on(rules: LossRules, day: date) -> sa.Select:

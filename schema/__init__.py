@@ -9,13 +9,14 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from schema.errors import error_masking
 from schema.query import Query
 from schema.events import EventSubscriptions
+from schema.loss_marks import LossMarkMutations
 from schema.rulesets import RuleSetMutations
 from schema.webhooks import WebhookMutations
 from schema.writes import WriteMutations
 
 
 @strawberry.type
-class Mutation(RuleSetMutations, WebhookMutations, WriteMutations):
+class Mutation(RuleSetMutations, WebhookMutations, WriteMutations, LossMarkMutations):
     pass
 
 

@@ -247,10 +247,15 @@ class Customer(relay.Node):
     async def value(self, info: Info, as_of: Optional[date] = None) -> Optional[CustomerValue]:
         return await customer_value(info, self.row_id, as_of)
 
-    @strawberry.field(description="When the customer is lost: when, what it was worth, and why.")
+    @strawberry.field(description="The loss episode the customer is in on the data's today (null: not lost): "
+                                  "when, how, what it was worth, and why.")
     async def loss(self, info: Info) -> Optional[LossEpisode]:
         episode = await ctx(info).loaders.loss_by_customer.load(self.row_id)
         return LossEpisode.of(episode) if episode else None
+
+    @strawberry.field(description="Every loss episode of the customer up to the data's today, the newest first.")
+    async def loss_history(self, info: Info) -> list[LossEpisode]:
+        return [LossEpisode.of(e) for e in await ctx(info).loaders.loss_history_by_customer.load(self.row_id)]
 
     @strawberry.field
     async def owner(self, info: Info) -> Optional[SalesRep]:

@@ -36,6 +36,8 @@ class Loaders:
         self.score_by_customer = self._by_key(CustomerScore.__table__, "customer_id")
         self.value_run_by_id = self._by_key(ValueRun.__table__, "id")
         self.loss_by_customer = DataLoader(self._losses)
+        self.loss_history_by_customer = DataLoader(partial(self._losses, history=True))
+        self.loss_details = DataLoader(self._loss_details)
         self.rule_version_by_run = DataLoader(partial(self._batch, lookups.rule_versions_of_runs))
         self.value_as_of = DataLoader(self._values_as_of)
         self.customer_by_id = self._by_key(Customer.__table__, "id")
@@ -89,11 +91,30 @@ class Loaders:
 
         return await self.run(values_now, self.engine, list(keys))
 
-    async def _losses(self, customer_ids: Sequence[int]) -> list[Any]:
-        from domain.loss import loss_episodes
+    async def _losses(self, customer_ids: Sequence[int], history: bool = False) -> list[Any]:
+        """Each customer's loss episode open on the data's today (history: all its episodes up to today, the
+        newest first), from the loss history of the active rules: one statement for the batch."""
+        from domain.data_date import FIRST_DAY
+        from domain.loss import lost_customers
+        from domain.loss_history import LossRules
 
-        found = {e.customer_id: e for e in await self.run(loss_episodes, self.engine, customer_ids=list(customer_ids))}
-        return [found.get(c) for c in customer_ids]
+        today = await self.data_today()
+        rules = LossRules.of(self._rules())
+        found = await self.run(lost_customers, self.engine, rules, FIRST_DAY, today,
+                               customer_ids=list(customer_ids))
+        by_customer: dict[int, list[Any]] = defaultdict(list)
+        for e in sorted(found, key=lambda e: e.lost_on, reverse=True):
+            by_customer[e.customer_id].append(e)
+        if history:
+            return [by_customer.get(c, []) for c in customer_ids]
+        return [next((e for e in by_customer.get(c, []) if e.reactivated_on is None or e.reactivated_on > today),
+                     None) for c in customer_ids]
+
+    async def _loss_details(self, keys: Sequence[tuple[int, date]]) -> list[Any]:
+        from domain.loss import episode_details
+
+        found = await self.run(episode_details, self.engine, list(keys))
+        return [found[k] for k in keys]
 
     async def _explain(self, customer_ids: Sequence[int]) -> list[Any]:
         """Explanations for a batch of customers as of their stored evaluation: records loaded in one go."""

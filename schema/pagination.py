@@ -91,7 +91,7 @@ def _valid_part(value: Any, expected: type) -> bool:
 KEY_TYPES: dict[str, tuple[type, ...]] = {
     "customers": (int,),
     "tier_changes": (int,),
-    "lost_customers": (float, int),
+    "lost_customers": (float, int, date),
     "jobs": (int,),
 }
 

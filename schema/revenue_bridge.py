@@ -13,7 +13,6 @@ from strawberry.types import Info
 
 from domain import revenue_bridge as bridge
 from domain.data_date import FIRST_DAY, LAST_DAY
-from domain.models import Customer as CustomerTable
 from schema.context import ctx
 from schema.errors import UserError
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
@@ -128,12 +127,11 @@ def parse_month(value: str, name: str = "month") -> date:
 
 
 def _lost_at(day: date, info: Info) -> sa.Select:
-    """The customers whose status is lost on `day`, as a SELECT of `customer_id`."""
-    # TODO: domain.loss_history.lost_customers_on(day, ruleset) once it lands (every open loss episode: blocked,
-    #  rule and manual); until then only the customers the business blocked on or before that day.
-    customers = CustomerTable.__table__
-    return sa.select(customers.c.id.label("customer_id")).where(customers.c.blocked_from <= sa.bindparam(
-        None, day, type_=sa.Date))
+    """The customers whose status is lost on `day` (in a loss episode open then: blocked, rule or manual), as a
+    SELECT of `customer_id`."""
+    from domain.loss_history import LossRules, lost_customers_on
+
+    return lost_customers_on(LossRules.of(ctx(info).rules), day)
 
 
 @strawberry.type
