@@ -19,7 +19,7 @@ from domain import loss_marks
 from domain.evaluation_state import WriterBusy
 from domain.writes import BadInput
 from schema.context import ctx
-from schema.dates import checked_date
+from domain.data_date import FIRST_DAY, LAST_DAY
 from schema.customers import Customer
 from schema.errors import UserError
 from schema.permissions import IsAdmin
@@ -85,10 +85,10 @@ def _run(engine, write: Callable[..., loss_marks.MarkWritten], external_id: str,
 
 async def _mark(info: Info, write: Callable[..., loss_marks.MarkWritten], id: strawberry.ID, on: date,
                 text: Optional[str]) -> LossMarkResult:
-    try:  # arguments first, then the id: a date outside the calendar is BAD_ARGUMENT anywhere
-        checked_date(on, "on")
-    except UserError as exc:
-        raise UserError("BAD_ARGUMENT", str(exc), argument="on", field="on") from None
+    if not FIRST_DAY <= on <= LAST_DAY:  # the date before the id: outside the calendar is BAD_ARGUMENT anywhere
+        reason = f"'on' must be between {FIRST_DAY} and {LAST_DAY}, got {on}"
+        raise UserError("BAD_ARGUMENT", f"nothing was written: {reason}", field="on", argument="on", reason=reason,
+                        problems=[{"field": "on", "reason": reason}])
     external_id = customer_key(id)
     c = ctx(info)
     done = await c.loaders.run(_run, c.engine, write, external_id, on, text)
