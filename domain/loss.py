@@ -294,3 +294,18 @@ def episode_details(engine: Engine, keys: list[tuple[int, date]]) -> dict[tuple[
                 dict(effective_on=m["effective_on"], old_value=m["old_value"], new_value=m["new_value"],
                      cause=m["cause"]))
     return out
+
+
+def episode_win_back(engine: Engine, page: list[LossEpisode]) -> dict[tuple[int, date], Any]:
+    """The win-back attempts of a page of episodes (domain.win_back), keyed like the episodes: one statement."""
+    from domain.win_back import win_back_for_episodes
+
+    if not page:
+        return {}
+    rows = [sa.select(sa.literal(e.customer_id, sa.Integer).label("customer_id"),
+                      sa.literal(e.lost_on, sa.Date).label("lost_on"),
+                      sa.literal(e.at_risk_on, sa.Date).label("at_risk_on"),
+                      sa.literal(e.reactivated_on, sa.Date).label("reactivated_on")) for e in page]
+    q = sa.union_all(*rows).subquery("page") if len(rows) > 1 else rows[0].subquery("page")
+    with engine.connect() as conn:
+        return win_back_for_episodes(conn, q)

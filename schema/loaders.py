@@ -38,6 +38,7 @@ class Loaders:
         self.loss_by_customer = DataLoader(self._losses)
         self.loss_history_by_customer = DataLoader(partial(self._losses, history=True))
         self.loss_details = DataLoader(self._loss_details)
+        self.loss_win_back = DataLoader(self._loss_win_back, cache_key_fn=lambda e: e.key)
         self.rule_version_by_run = DataLoader(partial(self._batch, lookups.rule_versions_of_runs))
         self.value_as_of = DataLoader(self._values_as_of)
         self.customer_by_id = self._by_key(Customer.__table__, "id")
@@ -109,6 +110,12 @@ class Loaders:
             return [by_customer.get(c, []) for c in customer_ids]
         return [next((e for e in by_customer.get(c, []) if e.reactivated_on is None or e.reactivated_on > today),
                      None) for c in customer_ids]
+
+    async def _loss_win_back(self, page: Sequence[Any]) -> list[Any]:
+        from domain.loss import episode_win_back
+
+        found = await self.run(episode_win_back, self.engine, list(page))
+        return [found.get(e.key) for e in page]
 
     async def _loss_details(self, keys: Sequence[tuple[int, date]]) -> list[Any]:
         from domain.loss import episode_details

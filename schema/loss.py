@@ -87,6 +87,17 @@ def _counts(names: list[Optional[str]]) -> list[CountByName]:
     return [CountByName(name=k, count=v) for k, v in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+@strawberry.type(description="Who tried to win the customer back: interactions from turning at risk (or the loss "
+                             "date) to the loss, and after it until reactivation (or the data's today).")
+class EpisodeWinBack:
+    attempts_before: int
+    attempts_before_by_owner: int
+    attempts_after: int
+    attempts_after_by_owner: int
+    last_attempt_on: Optional[date]
+    reactivated_within_90_days: bool = strawberry.field(description="Reactivated at most 90 days after an attempt.")
+
+
 @strawberry.type(description="One loss episode: from the loss date to reactivation (the next order) or still open.")
 class LossEpisode:
     lost_on: date = strawberry.field(description="The loss date: blocked_from, the manual mark's day, or the first "
@@ -143,6 +154,14 @@ class LossEpisode:
     async def tier_changes_before(self, info: Info) -> list[LossTierChange]:
         d = await self._details(info)
         return [LossTierChange(**c) for c in d.tier_changes]
+
+    @strawberry.field(description="Interactions by any rep and by the owner around the loss.")
+    async def win_back(self, info: Info) -> EpisodeWinBack:
+        w = await ctx(info).loaders.loss_win_back.load(self.counts)
+        return EpisodeWinBack(attempts_before=w.attempts_before, attempts_before_by_owner=w.attempts_before_by_owner,
+                              attempts_after=w.attempts_after, attempts_after_by_owner=w.attempts_after_by_owner,
+                              last_attempt_on=w.last_attempt_on,
+                              reactivated_within_90_days=w.reactivated_within_90_days)
 
     @classmethod
     def of(cls, e: loss.LossEpisode) -> "LossEpisode":

@@ -68,7 +68,8 @@ def test_one_customer_lost_by_the_rule_with_its_evidence(history):
     q = """{ customerByExternalId(externalId: "C007") { loss { lostOn how ruleText lastOrderAt reactivatedOn
         revenueLost marginLost firstTimeBuyer ordersBeforeLoss atRiskOn
         complaints { count overdue open categories { name count } records { externalId overdue open } }
-        deliveries { count late lateRate records { externalId late } } tierChangesBefore { effectiveOn newValue } }
+        deliveries { count late lateRate records { externalId late } } tierChangesBefore { effectiveOn newValue }
+        winBack { attemptsBefore attemptsAfter lastAttemptOn } }
         lossHistory { lostOn } } }"""
     c7 = history.data(q)["customerByExternalId"]
     e = c7["loss"]
@@ -85,6 +86,8 @@ def test_one_customer_lost_by_the_rule_with_its_evidence(history):
     assert e["deliveries"]["count"] == len(e["deliveries"]["records"])
     assert e["deliveries"]["late"] == sum(r["late"] for r in e["deliveries"]["records"])
     assert c7["lossHistory"] == [{"lostOn": "2024-04-24"}]
+    # I7 (win_back, 2024-03-02) came before C007 turned at risk (03-10): not an attempt around this loss
+    assert e["winBack"] == {"attemptsBefore": 0, "attemptsAfter": 0, "lastAttemptOn": None}
     assert history.data('{ customerByExternalId(externalId: "C005") { loss { lostOn } } }'
                         )["customerByExternalId"]["loss"] is None  # a prospect is not lost
 
