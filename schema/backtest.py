@@ -13,8 +13,8 @@ from rules.change_days import reads
 from rules.compiler import compile_condition
 from rules.errors import RuleErrors
 from schema.context import ctx
-from schema.dates import checked_date
 from schema.errors import UserError
+from schema.loss import loss_period
 from schema.permissions import Public
 from schema.rules import rule_error
 
@@ -25,7 +25,8 @@ Condition = Annotated[str, strawberry.argument(
                 "active rule set's metrics.")]
 From = Annotated[date, strawberry.argument(name="from", description="First loss date looked at.")]
 To = Annotated[date, strawberry.argument(description="Last loss date looked at (both ends inclusive); a date "
-                                                     "after the data's today means the data's today.")]
+                                                     "after the data's today means the data's today, and `from` "
+                                                     "must not be after that.")]
 HorizonDays = Annotated[int, strawberry.argument(
     description=f"How many days after the loss date an order still proves the loss false (1..{MAX_HORIZON_DAYS}).")]
 
@@ -36,9 +37,8 @@ class LossRuleBacktest:
     condition: str = strawberry.field(description="The condition, as given.")
     from_: date = strawberry.field(name="from", description="First loss date looked at.")
     to: date = strawberry.field(description="Last loss date looked at: the `to` asked for, or the data's today when "
-                                            "that is earlier (no loss is derived for days the data has not reached; "
-                                            "before `from` when the whole period is after it, and then nothing is "
-                                            "declared).")
+                                            "that is earlier (no loss is derived for days the data has not "
+                                            "reached).")
     horizon_days: int
     declared: int = strawberry.field(description="Loss episodes the condition would have started with a loss date "
                                                  "in the period: per customer, at most one per gap between orders "
@@ -63,11 +63,7 @@ class LossRuleBacktest:
                    horizon_incomplete=b.horizon_incomplete)
 
 
-def _period(start: date, end: date, horizon_days: int) -> None:
-    checked_date(start, "from")
-    checked_date(end, "to")
-    if start > end:
-        raise UserError("BAD_ARGUMENT", f"'from' ({start}) is after 'to' ({end})", argument="from")
+def _horizon(horizon_days: int) -> None:
     if not 1 <= horizon_days <= MAX_HORIZON_DAYS:
         raise UserError("BAD_ARGUMENT", f"'horizonDays' must be between 1 and {MAX_HORIZON_DAYS}, got "
                                         f"{horizon_days}", argument="horizonDays")
@@ -122,10 +118,12 @@ class BacktestQueries:
 
 async def _backtests(info: Info, conditions: list[str], start: date, end: date, horizon_days: int,
                      argument: str) -> list[LossRuleBacktest]:
-    _period(start, end, horizon_days)
+    # the period as every loss report takes it: checked dates, `to` clamped to the data's today, from <= to
+    start, end = await loss_period(info, start, end)
+    _horizon(horizon_days)
     c = ctx(info)
     many = argument == "conditions"
     compiled = [_compiled(info, text, argument, i if many else None) for i, text in enumerate(conditions)]
-    today = await c.loaders.data_today()
+    today = await c.loaders.data_today()  # the same one loss_period clamped to (cached per request)
     found = await c.loaders.run(_run_all, c.engine, compiled, c.rules, start, end, horizon_days, today)
     return [LossRuleBacktest.of(text, b) for text, b in zip(conditions, found)]
