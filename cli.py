@@ -343,6 +343,106 @@ def cmd_loss(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_loss_reasons(args, settings: Settings) -> int:
+    """Why: the signs seen on lost customers against retained ones."""
+    from rich.table import Table
+
+    from domain.loss_history import LossRules
+    from domain.loss_reasons import loss_reasons
+
+    engine = _engine(settings)
+    start, end = _loss_period(engine, args)
+    found = loss_reasons(engine, LossRules.of(_active_ruleset(engine, settings)), start, end)
+    table = Table(title=f"why {found.lost_customers:,} customers were lost {start} .. {end} "
+                        f"(against {found.retained_customers:,} retained)")
+    for name in ("reason", "lost", "retained", "ratio"):
+        table.add_column(name, justify="left" if name == "reason" else "right")
+    pct = lambda x: "-" if x is None else f"{x:.1%}"  # noqa: E731
+    for r in found.reasons:
+        table.add_row(r.reason, pct(r.lost_share), pct(r.retained_share), "-" if r.ratio is None else f"{r.ratio:.1f}x")
+    Console().print(table)
+    return 0
+
+
+def cmd_winback(args, settings: Settings) -> int:
+    """Did anyone try to win them back: per owner rep."""
+    import sqlalchemy as sa
+    from rich.table import Table
+
+    from domain.data_date import data_today
+    from domain.loss_history import LossRules
+    from domain.models import SalesRep
+    from domain.win_back import win_back_by_rep
+
+    engine = _engine(settings)
+    start, end = _loss_period(engine, args)
+    rows = win_back_by_rep(engine, LossRules.of(_active_ruleset(engine, settings)), start, end, data_today(engine))
+    reps = SalesRep.__table__
+    with engine.connect() as conn:
+        names = dict(conn.execute(sa.select(reps.c.id, reps.c.name)).all())
+    table = Table(title=f"win-back of the customers lost {start} .. {end}, per owner rep")
+    for name in ("rep", "lost", "with attempt", "without", "reactivated within 90 days of one", "attempts"):
+        table.add_column(name, justify="left" if name == "rep" else "right")
+    for r in rows:
+        table.add_row(names.get(r.rep_id, "(no owner)"), f"{r.lost_customers:,}", f"{r.with_attempt:,}",
+                      f"{r.without_attempt:,}", f"{r.reactivated_within_90_days_of_attempt:,}", f"{r.attempts:,}")
+    Console().print(table)
+    return 0
+
+
+def cmd_bridge(args, settings: Settings) -> int:
+    """At what cost: the month's revenue against the base month's, customer by customer."""
+    from rich.table import Table
+
+    from domain import revenue_bridge as rb
+    from domain.loss_history import LossRules, lost_customers_on
+
+    engine = _engine(settings)
+    month = date.fromisoformat(args.month + "-01")
+    compare_to = rb.SAME_MONTH_LAST_YEAR if args.compare_to == "last-year" else rb.PREVIOUS_MONTH
+    lost = lost_customers_on(LossRules.of(_active_ruleset(engine, settings)), rb.month_end(month))
+    b = rb.revenue_bridge(engine, month, compare_to, lost)
+    table = Table(title=f"revenue {b.base_month:%Y-%m} {b.base_total:,.0f} -> {b.month:%Y-%m} {b.total:,.0f}")
+    for name in ("category", "customers", "revenue effect", "margin effect"):
+        table.add_column(name, justify="left" if name == "category" else "right")
+    for k in b.categories:
+        sign = "-" if k.category in ("CONTRACTION", "STOPPED_LOST", "STOPPED_QUIET") else "+"
+        table.add_row(k.category, f"{k.customers:,}", f"{sign}{k.revenue:,.0f}",
+                      "unknown" if k.margin is None else f"{sign}{k.margin:,.0f}")
+    Console().print(table)
+    return 0
+
+
+def cmd_backtest(args, settings: Settings) -> int:
+    """Choosing a loss rule: what each condition would have declared, and how many of those ordered again."""
+    from rich.table import Table
+
+    from domain.backtest import backtest
+    from rules.compiler import compile_condition
+    from rules.errors import RuleErrors
+
+    engine = _engine(settings)
+    start, end = _loss_period(engine, args)
+    ruleset = _active_ruleset(engine, settings)
+    table = Table(title=f"loss conditions backtested {start} .. {end}, ordered again within {args.horizon} days")
+    for name in ("condition", "declared", "ordered again", "false loss rate", "median days from last order",
+                 "horizon not over"):
+        table.add_column(name, justify="left" if name == "condition" else "right")
+    for text in args.conditions:
+        try:
+            condition = compile_condition(text, ruleset)
+        except RuleErrors as exc:
+            print(f"{text!r}: {exc}", file=sys.stderr)
+            return 1
+        b = backtest(engine, condition, ruleset, start, end, args.horizon)
+        table.add_row(text, f"{b.declared:,}", f"{b.ordered_again:,}",
+                      "-" if b.false_loss_rate is None else f"{b.false_loss_rate:.1%}",
+                      "-" if b.median_days_from_last_order is None else f"{b.median_days_from_last_order:.0f}",
+                      f"{b.horizon_incomplete:,}")
+    Console().print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiergraph", description="Customer value, tiers and loss for your CRM.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -406,6 +506,28 @@ def build_parser() -> argparse.ArgumentParser:
                       "day of --to's month)")
     loss.add_argument("--to", type=date.fromisoformat, help="last loss date (default and at most: the data's today)")
     loss.set_defaults(func=cmd_loss)
+
+    def period(p):
+        p.add_argument("--from", dest="from_", type=date.fromisoformat, help="first loss date (default: the first "
+                       "day of --to's month)")
+        p.add_argument("--to", type=date.fromisoformat, help="last loss date (default and at most: the data's today)")
+        return p
+
+    reasons = period(sub.add_parser("loss-reasons", help="why: complaints and late deliveries of lost customers "
+                                                         "against retained ones"))
+    reasons.set_defaults(func=cmd_loss_reasons)
+    winback = period(sub.add_parser("winback", help="who tried to win lost customers back, per owner rep"))
+    winback.set_defaults(func=cmd_winback)
+    bridge = sub.add_parser("bridge", help="a month's revenue against the previous month (or the same month last "
+                                           "year): new, returning, expansion, contraction, stopped")
+    bridge.add_argument("month", help="YYYY-MM")
+    bridge.add_argument("--compare-to", choices=("previous", "last-year"), default="previous")
+    bridge.set_defaults(func=cmd_bridge)
+    bt = period(sub.add_parser("backtest", help="what loss conditions would have declared, and how many of those "
+                                                "ordered again (e.g. \"no order 90d\" \"no order 120d\")"))
+    bt.add_argument("conditions", nargs="+", help="conditions in the rule language")
+    bt.add_argument("--horizon", type=int, default=180, help="days after the loss to look for an order")
+    bt.set_defaults(func=cmd_backtest)
 
     mig = sub.add_parser("migrate", help="bring the database to the latest migration")
     mig.set_defaults(func=cmd_migrate)

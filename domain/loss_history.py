@@ -108,17 +108,16 @@ def candidate_days(condition_reads, open_after: date, up_to: date,
 # ---------- the episodes ----------
 
 
-def _first_days(judged: Any, candidates: sa.CTE, hit: Any, extra: Optional[Any] = None) -> sa.Subquery:
-    """Per gap: its first day on which `hit` holds (and `extra`'s first day), with the gap's order days."""
-    c = candidates
-    cols = [c.c.customer_id, c.c.gap_key, sa.func.max(c.c.last_order_at).label("last_order_at"),
-            sa.func.max(c.c.next_order_at).label("next_order_at"),
-            sa.func.min(sa.case((hit, c.c.day))).label("lost_on")]
+def _first_days(judged: Any, hit: Any, extra: Optional[Any] = None) -> sa.Subquery:
+    """Per gap: its first day on which `hit` holds (lost_on, with that day's row) and `extra`'s first day
+    (at_risk_on). Window functions over each gap's rows: no join of derived tables."""
+    j = judged.c
+    gap = dict(partition_by=(j.customer_id, j.gap_key))
+    cols = [judged, sa.func.min(sa.case((hit, j.day))).over(**gap).label("lost_on")]
     if extra is not None:
-        cols.append(sa.func.min(sa.case((extra, c.c.day))).label("at_risk_on"))
-    return (sa.select(*cols)
-            .select_from(c.join(judged, sa.and_(judged.c.customer_id == c.c.customer_id, judged.c.day == c.c.day)))
-            .group_by(c.c.customer_id, c.c.gap_key).subquery("gap_firsts"))
+        cols.append(sa.func.min(sa.case((extra, j.day))).over(**gap).label("at_risk_on"))
+    rows = sa.select(*cols).subquery("gap_days")
+    return sa.select(rows).where(rows.c.day == rows.c.lost_on).subquery("gap_firsts")
 
 
 def rule_episodes(rules: LossRules, open_after: date, up_to: date,
@@ -128,20 +127,17 @@ def rule_episodes(rules: LossRules, open_after: date, up_to: date,
     statuses = rules.ruleset.statuses
     conditions = [r.condition for r in statuses if r.condition is not None]
     candidates = candidate_days(reads(rules.ruleset, conditions), open_after, up_to, customer_ids)
-    # MATERIALIZED: read twice below (the first days, then the rule deciding the first lost day)
+    # MATERIALIZED: status_index is read three times below (lost, at risk, the deciding line)
     judged = status_on_days(rules.ruleset, candidates).cte("judged").prefix_with("MATERIALIZED")
     idx = judged.c.status_index
     is_lost = idx.in_([sa.literal_column(str(i)) for i in rules.lost]) if rules.lost else sa.false()
     is_risk = idx.in_([sa.literal_column(str(i)) for i in rules.at_risk]) if rules.at_risk else sa.false()
-    firsts = _first_days(judged, candidates, is_lost, is_risk)
-    line = sa.case(*((idx == sa.literal_column(str(i)), sa.literal_column(str(rules.line(i))))
+    firsts = _first_days(judged, is_lost, is_risk)
+    f = firsts.c
+    line = sa.case(*((f.status_index == sa.literal_column(str(i)), sa.literal_column(str(rules.line(i))))
                      for i in rules.lost)) if rules.lost else sa.null()
-    deciding = judged.join(firsts, sa.and_(judged.c.customer_id == firsts.c.customer_id,
-                                           judged.c.day == firsts.c.lost_on))
-    return sa.select(firsts.c.customer_id, firsts.c.lost_on, firsts.c.last_order_at, firsts.c.next_order_at,
-                     line.label("rule_line"),
-                     sa.case((firsts.c.at_risk_on <= firsts.c.lost_on, firsts.c.at_risk_on)).label("at_risk_on")
-                     ).select_from(deciding)
+    return sa.select(f.customer_id, f.lost_on, f.last_order_at, f.next_order_at, line.label("rule_line"),
+                     sa.case((f.at_risk_on <= f.lost_on, f.at_risk_on)).label("at_risk_on"))
 
 
 def condition_episodes(condition: Any, ruleset: n.RuleSet, open_after: date, up_to: date) -> sa.Select:
@@ -149,9 +145,8 @@ def condition_episodes(condition: Any, ruleset: n.RuleSet, open_after: date, up_
     day up to `up_to` on which the condition holds. (customer_id, lost_on, last_order_at, next_order_at)."""
     candidates = candidate_days(reads(ruleset, [condition]), open_after, up_to)
     judged = condition_on_days(condition, ruleset, candidates).subquery("judged")
-    firsts = _first_days(judged, candidates, judged.c.holds)
-    return (sa.select(firsts.c.customer_id, firsts.c.lost_on, firsts.c.last_order_at, firsts.c.next_order_at)
-            .where(firsts.c.lost_on.is_not(None)))
+    f = _first_days(judged, judged.c.holds).c
+    return sa.select(f.customer_id, f.lost_on, f.last_order_at, f.next_order_at)
 
 
 def _with_gap(rows: sa.Subquery) -> sa.Subquery:

@@ -27,7 +27,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from domain.record_flags import RECORD_DATE, UnknownRecordFlag, record_flag
 from rules import nodes as n
-from rules.change_days import Reads, _reach
+from rules.change_days import Reads
 from rules.to_sql import (TABLES, DaysBetween, SqlCompiler, _first_index, agg_key, customer_scores, customers,
                           p_int, p_num)
 from rules.to_python import CUSTOMER_STRING_FIELDS
@@ -137,20 +137,11 @@ class DatedSqlCompiler(SqlCompiler):
     def _base(self) -> Any:
         c, cand = customers, self.candidates
         day = cand.c.day
-        by_source: dict[str, list[tuple]] = {}
+        # every other column of the candidates (a gap's orders, ...) rides along to the last layer
+        cols: list[Any] = [cand.c.customer_id, day, *(col for col in cand.c if col.name not in ("customer_id", "day"))]
         for key in self.agg_cols:
-            by_source.setdefault(key[0], []).append(key)
+            cols.append(self._aggregate(key).label(self.agg_cols[key]))
         joined: Any = cand.join(c, c.c.id == cand.c.customer_id)
-        cols: list[Any] = [cand.c.customer_id, cand.c.day]
-        for source, keys in by_source.items():
-            sub = self._agg_subquery(source, keys)
-            joined = joined.outerjoin(sub, sa.and_(sub.c.customer_id == cand.c.customer_id, sub.c.day == cand.c.day))
-            for key in keys:
-                col = sub.c[self.agg_cols[key]]
-                if key[1] in ("sum", "count"):
-                    zero = p_int(0) if key[1] == "count" else p_num(0)
-                    col = sa.case((sub.c.customer_id.is_(None), zero), else_=col)
-                cols.append(col.label(self.agg_cols[key]))
         if self.builtins_used:  # the stored scores, held fixed (a past day's scores are not kept)
             s = customer_scores
             joined = joined.outerjoin(s, s.c.customer_id == cand.c.customer_id)
@@ -162,45 +153,38 @@ class DatedSqlCompiler(SqlCompiler):
         if "blocked" in used:
             blocked = sa.and_(c.c.blocked_from.is_not(None), c.c.blocked_from <= day)
             cols.append(sa.case((blocked, sa.true()), else_=sa.false()).label("flag_blocked"))
-        return sa.select(*cols).select_from(joined).where(c.c.created_at <= day).cte("dated_base")
+        # MATERIALIZED: each aggregate is a correlated subquery; inlined, every rule reading it would run it again
+        return (sa.select(*cols).select_from(joined).where(c.c.created_at <= day)
+                .cte("dated_base").prefix_with("MATERIALIZED"))
 
-    def _agg_subquery(self, source: str, keys: list[tuple]) -> Any:
+    def _aggregate(self, key: tuple) -> ColumnElement:
+        """One aggregate of one (customer, day): a subquery correlated on customer id, reading the customer's
+        records by the (customer_id, date) index. A grouped subquery joined back on (customer_id, day) would be
+        a join of two derived tables, which SQLite runs as a nested scan (quadratic in the candidates)."""
+        source, func, fld, window, where = key
         t, cand = TABLES[source], self.candidates
         dcol = t.c[RECORD_DATE[source]]
         day = cand.c.day
-        cols = [cand.c.customer_id, day]
-        reaches = []
+        start, end = bounds_sql(window, day)
+        on = [t.c.customer_id == cand.c.customer_id, dcol <= end if end is not day else dcol <= day]
+        if start is not None:
+            on.append(dcol >= start)
         self.record_table, self.record_source = t, source
         try:
-            for key in keys:
-                _, func, fld, window, where = key
-                start, end = bounds_sql(window, day)
-                reaches.append(_reach(window))
-                conds = [dcol.is_not(None)]  # the LEFT JOIN's empty row is no record (`where open` holds on it)
-                if start is not None:
-                    conds.append(dcol >= start)
-                if end is not day:
-                    conds.append(dcol <= end)
-                if where is not None:
-                    conds.append(self.boolean(where))
-                cond = sa.and_(*conds)
-                if func == "count":
-                    expr = sa.func.count(sa.case((cond, p_int(1))))
-                elif func == "last":
-                    expr = sa.func.max(sa.case((cond, dcol)))
-                else:
-                    expr = getattr(sa.func, func)(sa.case((cond, t.c[fld])))
-                    if func == "sum":  # no records: 0; records whose values are all unknown: unknown
-                        expr = sa.case((sa.func.count(sa.case((cond, p_int(1)))) == p_int(0), p_num(0)), else_=expr)
-                cols.append(expr.label(self.agg_cols[key]))
+            cond = self.boolean(where) if where is not None else None
         finally:
             self.record_table = self.record_source = None
-        # every (customer, day) keeps a row (a LEFT JOIN to its records): sums and counts of none are 0 above
-        on = [t.c.customer_id == cand.c.customer_id, dcol <= day]
-        if reaches and all(r is not None for r in reaches):  # records older than every window are never read
-            on.append(dcol > DayShift(day, -max(reaches)))
-        return (sa.select(*cols).select_from(cand.outerjoin(t, sa.and_(*on)))
-                .group_by(cand.c.customer_id, cand.c.day).subquery(f"dated_agg_{source}"))
+        if func == "count":
+            expr = sa.func.count() if cond is None else sa.func.count(sa.case((cond, p_int(1))))
+        elif func == "last":
+            expr = sa.func.max(dcol if cond is None else sa.case((cond, dcol)))
+        else:
+            value = t.c[fld] if cond is None else sa.case((cond, t.c[fld]))
+            expr = getattr(sa.func, func)(value)
+            if func == "sum":  # no records: 0; records whose values are all unknown: unknown
+                matched = sa.func.count() if cond is None else sa.func.count(sa.case((cond, p_int(1))))
+                expr = sa.case((matched == p_int(0), p_num(0)), else_=expr)
+        return sa.select(expr).where(*on).correlate(cand).scalar_subquery()
 
     def num_DaysSince(self, node: n.DaysSince) -> ColumnElement:
         self._outside_record(node)
@@ -227,21 +211,27 @@ class DatedSqlCompiler(SqlCompiler):
 
 
 def status_on_days(ruleset: n.RuleSet, candidates: Any) -> sa.Select:
-    """(customer_id, day, status_index): the index in ruleset.statuses of the first status rule true on that day
-    (NULL: none), for every candidate row whose customer existed on its day."""
+    """The candidates' columns (customer_id, day, ...) and status_index: the index in ruleset.statuses of the first
+    status rule true on that day (NULL: none), for every candidate row whose customer existed on its day."""
     comp = DatedSqlCompiler(ruleset, candidates)
     conditions = [r.condition for r in ruleset.statuses if r.condition is not None]
     layer, _ = comp.build(conditions, metric_deps(ruleset, conditions))
-    return sa.select(layer.c.customer_id, layer.c.day,
+    return sa.select(*_carried(layer, candidates),
                      _first_index(comp, ruleset.statuses).label("status_index")).select_from(layer)
 
 
 def condition_on_days(condition: Any, ruleset: n.RuleSet, candidates: Any) -> sa.Select:
-    """(customer_id, day, holds): whether the condition is true on that day (false when unknown)."""
+    """The candidates' columns (customer_id, day, ...) and holds: whether the condition is true on that day (false
+    when unknown)."""
     comp = DatedSqlCompiler(ruleset, candidates)
     layer, _ = comp.build([condition], metric_deps(ruleset, [condition]))
     holds = sa.case((comp.boolean(condition), sa.true()), else_=sa.false())
-    return sa.select(layer.c.customer_id, layer.c.day, holds.label("holds")).select_from(layer)
+    return sa.select(*_carried(layer, candidates), holds.label("holds")).select_from(layer)
+
+
+def _carried(layer: Any, candidates: Any) -> list[Any]:
+    """The candidates' own columns, as they come out of the last layer."""
+    return [layer.c[col.name] for col in candidates.c]
 
 
 # ---------- the change days, as rows ----------

@@ -18,7 +18,9 @@ ADMIN_FIELDS = {"Query.ruleSet", "Query.ruleSetHistory", "Query.previewRules", "
                 "Mutation.removeWebhook",
                 # writing data (issue 8): admin until roles exist
                 "Mutation.upsertCustomer", "Mutation.recordOrder", "Mutation.recordComplaint",
-                "Mutation.resolveComplaint", "Mutation.recordDelivery", "Mutation.recordInteraction"}
+                "Mutation.resolveComplaint", "Mutation.recordDelivery", "Mutation.recordInteraction",
+                # marking losses by hand (issue 9)
+                "Mutation.markCustomerLost", "Mutation.reactivateCustomer"}
 
 
 def test_every_root_field_declares_its_role(capsys):
