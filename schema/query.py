@@ -21,6 +21,7 @@ from schema.events import EventQueries
 from schema.loss import LossQueries
 from schema.revenue_bridge import RevenueBridgeQueries
 from schema.loss_reasons import LossReasonQueries
+from schema.backtest import BacktestQueries
 from schema.rulesets import RuleSetQueries
 from schema.value import ValueQueries
 from schema.webhooks import WebhookQueries
@@ -28,7 +29,7 @@ from schema.webhooks import WebhookQueries
 
 @strawberry.type
 class Query(RuleSetQueries, JobQueries, EventQueries, WebhookQueries, ValueQueries, LossQueries,
-            RevenueBridgeQueries, LossReasonQueries):
+            RevenueBridgeQueries, LossReasonQueries, BacktestQueries):
     @strawberry.field(description="Fetches an object given its global id.", permission_classes=[Public])
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node:
         # Customer is the one Node type: any other id is BAD_ID, an unknown customer NOT_FOUND (never a null here)
