@@ -7,8 +7,9 @@ A loss episode starts on its loss date and ends on reactivation (the customer's 
   first day the data known on that day satisfied it (`no order 90d`: the day the last order left the window),
   whether or not an evaluation ran then;
 - MANUAL: a `markCustomerLost` mark (domain.loss_marks), ended by `reactivateCustomer` or the next order.
-The time between two consecutive orders (or before the first) is a gap; a gap holds at most one episode: the one
-that starts first (on the same day BLOCKED, then MANUAL, then RULE).
+The time between two consecutive orders (or before the first) is a gap; an episode that starts while an earlier one
+of its gap is open is the same loss and is left out (on the same day BLOCKED, then MANUAL, then RULE), so a gap
+holds one episode unless a manual loss was ended by hand and a rule loss starts after that.
 
 How RULE losses are found without evaluating every day: a status can only change on a change day (a record
 entering or leaving a window the status rules read, a record flag changing, `blocked` starting:
@@ -185,19 +186,23 @@ def _all_episodes(rules: LossRules, open_after: date, up_to: date,
         .where(manual.c.lost_on <= p_date(up_to), *_only(manual, customer_ids)),
     ).subquery("loss_starts")
     placed = _with_gap(starts)
-    first = sa.func.row_number().over(
-        partition_by=(placed.c.customer_id, sa.func.coalesce(placed.c.gap_last_order, p_date(FIRST_DAY))),
-        order_by=(placed.c.lost_on, placed.c.priority)).label("nth")
-    ranked = sa.select(placed, first).subquery("ranked_starts")
-    r = ranked.c
+    p = placed.c
     # a BLOCKED episode ends with the next order, like a RULE one
-    ended = sa.case((r.how == "BLOCKED", r.gap_next_order), else_=r.ended_on)
+    ends = sa.case((p.how == "BLOCKED", p.gap_next_order), else_=p.ended_on)
+    # an episode counts unless it starts while an earlier one of its gap is still open (on the same day BLOCKED,
+    # then MANUAL, then RULE): a manual loss reactivated by hand leaves room for a later rule loss
+    gap = dict(partition_by=(p.customer_id, sa.func.coalesce(p.gap_last_order, p_date(FIRST_DAY))),
+               order_by=(p.lost_on, p.priority), rows=(None, -1))
+    open_until = sa.func.max(sa.func.coalesce(ends, p_date(date.max))).over(**gap).label("open_until")
+    ranked = sa.select(placed, open_until, ends.label("ends")).subquery("ranked_starts")
+    r = ranked.c
+    ended = r.ends
     end_kind = sa.case((r.how == "BLOCKED", sa.case((r.gap_next_order.is_not(None), sa.literal("ORDER")))),
                        else_=r.end_kind)
     return (sa.select(r.customer_id, r.lost_on, r.how, r.rule_line, r.reason, ended.label("reactivated_on"),
                       end_kind.label("end_kind"), r.reactivation_note, r.gap_last_order.label("last_order_at"),
                       r.at_risk_on)
-            .where(r.nth == 1).subquery("episodes"))
+            .where(sa.or_(r.open_until.is_(None), r.open_until <= r.lost_on)).subquery("episodes"))
 
 
 def episodes(rules: LossRules, start: date, end: date, customer_ids: Optional[list[int]] = None) -> sa.CTE:

@@ -131,3 +131,17 @@ def test_who_is_lost_on_a_day(base):
         assert on(date(2025, 5, 29)) == [3, 4]
         assert on(date(2025, 7, 1)) == [3, 4]         # A's order that day ends its episode
         assert on(date(2025, 9, 29)) == [1, 3, 4]
+
+
+def test_a_rule_loss_after_a_manual_loss_ended_by_hand_counts(base):
+    with base.begin() as conn:
+        conn.execute(Customer.__table__.insert(), [_customer(6, "F")])
+        conn.execute(Order.__table__.insert(), [dict(external_id="f1", customer_id=6, ordered_at=date(2025, 1, 1),
+                                                     amount=10.0, margin=1.0, line_count=1)])
+        conn.execute(LossMark.__table__.insert(), [
+            dict(customer_id=6, kind="lost", marked_on=date(2025, 2, 1), text="said they would stop"),
+            dict(customer_id=6, kind="reactivated", marked_on=date(2025, 2, 10), text="changed their mind")])
+    found = loss.lost_customers(base, _rules(), *YEAR, customer_ids=[6])
+    # the manual loss 02-01..02-10, then still no order: the rule loses it on 01-01 + 90 days
+    assert sorted((e.lost_on, e.how, e.reactivated_on) for e in found) == [
+        (date(2025, 2, 1), "MANUAL", date(2025, 2, 10)), (date(2025, 4, 1), "RULE", None)]

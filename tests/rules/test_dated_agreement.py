@@ -27,7 +27,7 @@ from tests.rules.test_agreement import (AS_OFS, customer_data, edge_dates, load,
 
 EXAMPLES = max(10, int(os.environ.get("TIERGRAPH_HYPOTHESIS_EXAMPLES", "60")) // 5)
 SETTINGS = dict(max_examples=EXAMPLES, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much,
                                        HealthCheck.data_too_large])
 
 
