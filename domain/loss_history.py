@@ -87,9 +87,17 @@ def candidate_days(condition_reads, open_after: date, up_to: date,
                       sa.literal(0).label("is_order"))]
     rows += [q.add_columns(sa.literal(0).label("is_order")) for q in change_day_rows(condition_reads)]
     every = sa.union_all(*rows).subquery("every_day")
+    # the first gap still open after open_after begins at the customer's last order on or before it: days before
+    # that are in gaps closed before the period, left out before anything is sorted or evaluated
+    o = orders_t
+    first_open = (sa.select(o.c.customer_id, sa.func.max(o.c.ordered_at).label("gap_start"))
+                  .where(o.c.ordered_at <= p_date(open_after), *_only(o, customer_ids))
+                  .group_by(o.c.customer_id).subquery("first_open_gap"))
     # orders after up_to still end a gap (the reactivation), but are not evaluated
     days = (sa.select(every.c.customer_id, every.c.day, sa.func.max(every.c.is_order).label("is_order"))
-            .where(sa.or_(every.c.day <= p_date(up_to), every.c.is_order == 1), *_only(every, customer_ids))
+            .select_from(every.outerjoin(first_open, first_open.c.customer_id == every.c.customer_id))
+            .where(sa.or_(every.c.day <= p_date(up_to), every.c.is_order == 1), *_only(every, customer_ids),
+                   sa.or_(first_open.c.gap_start.is_(None), every.c.day >= first_open.c.gap_start))
             .group_by(every.c.customer_id, every.c.day).cte("change_days"))
     order_day = sa.case((days.c.is_order == 1, days.c.day))
     by_customer = dict(partition_by=days.c.customer_id, order_by=days.c.day)
@@ -168,7 +176,7 @@ def _all_episodes(rules: LossRules, open_after: date, up_to: date,
 
     none_date, none_int, none_text = sa.cast(sa.null(), sa.Date), sa.cast(sa.null(), sa.Integer), \
         sa.cast(sa.null(), sa.String)
-    rule = rule_episodes(rules, open_after, up_to, customer_ids).subquery("rule_starts")
+    rule = rule_episodes(rules, open_after, up_to, customer_ids).cte("rule_starts").prefix_with("MATERIALIZED")
     c = customers_t
     manual = manual_episodes_query().subquery("manual_starts")
     starts = sa.union_all(
