@@ -158,7 +158,14 @@ def test_arpu_and_model_fit(valued):
     model = data("{ valueModel { asOf model customers status reason notes fit } }")["valueModel"]
     assert model["model"] == "bgnbd" and model["fit"]["status"] == "fitted"
     assert model["status"] == "FITTED" and model["reason"] is None and isinstance(model["notes"], list)
-    assert all(model["fit"]["purchases"][f"se_{p}"] > 0 for p in ("r", "alpha", "a", "b"))
+    errors = [model["fit"]["purchases"][f"se_{p}"] for p in ("r", "alpha", "a", "b")]
+    if any(e is None for e in errors):
+        # a fit at the edge of the parameter space (no dropout seen: a, b huge) has no positive definite Hessian;
+        # then every standard error is unknown and the notes say why, never a made-up number
+        assert errors == [None] * 4
+        assert any("not positive definite" in note for note in model["notes"]), model["notes"]
+    else:
+        assert all(e > 0 for e in errors)
     assert model["fit"]["holdout"]["status"] == "checked"
 
 
