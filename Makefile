@@ -23,7 +23,7 @@ serve: install
 # The SQL-vs-Python agreement property runs this many random rule sets and bases per database.
 HYPOTHESIS_EXAMPLES ?= 250
 test: install
-	TIERGRAPH_HYPOTHESIS_EXAMPLES=$(HYPOTHESIS_EXAMPLES) $(BIN)/python -m pytest -n 2 -q
+	TIERGRAPH_HYPOTHESIS_EXAMPLES=$(HYPOTHESIS_EXAMPLES) $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 schema: install
 	$(BIN)/tiergraph schema -o schema.graphql

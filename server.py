@@ -1,4 +1,5 @@
-"""The ASGI app (`uvicorn server:app`): GraphQL with GraphiQL at /graphql, /healthz, migrations on start."""
+"""The ASGI app (`uvicorn server:app`): GraphQL with GraphiQL at /graphql, the pages (web/), /healthz, /metrics,
+migrations on start."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,7 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 
@@ -26,6 +27,7 @@ from domain.rulesets import ActiveRules
 from domain.notify import ChangeFeed
 from domain.webhooks import deliver_due
 from metrics import Metrics
+from web.routes import graphiql_html, page_routes
 from schema import build_schema
 from domain.jobs import mark_interrupted
 from schema.context import Context
@@ -78,6 +80,10 @@ class TiergraphGraphQL(GraphQL):
             raise HTTPException(400, "subscriptions run over a websocket (graphql-transport-ws on /graphql), "
                                      "not over an HTTP request")
         return data
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL from installed packages (web/vendor.py), not strawberry's page, which loads it from a CDN."""
+        return HTMLResponse(graphiql_html())
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return await Context.for_request(self.engine, self.settings, self.rules, request).prepare()
@@ -241,6 +247,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> Starlette:
             WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz),
             Route("/metrics", metrics.endpoint),
+            *page_routes(),
         ],
         lifespan=lifespan,
     )
