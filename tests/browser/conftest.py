@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -166,9 +167,8 @@ class Browser:
         self.context.close()
 
 
-@pytest.fixture
-def browser(chromium, server, request):
-    b = Browser(chromium, server, request.node.name)
+def _browsing(chromium, server: Server, name: str):
+    b = Browser(chromium, server, name)
     yield b
     try:
         b.screenshot("end")
@@ -177,3 +177,32 @@ def browser(chromium, server, request):
     # after the screenshot, so a failing page is still pictured
     assert not b.outside, f"the page tried to reach the internet: {b.outside}"
     assert not b.errors, f"the page reported errors: {b.errors}"
+
+
+@pytest.fixture
+def browser(chromium, server, request):
+    yield from _browsing(chromium, server, request.node.name)
+
+
+@pytest.fixture
+def private_server(demo_url, tmp_path):
+    """A server of its own on a copy of the demo base, for a test that changes what the others read (publish)."""
+    _chromium()
+    copy = tmp_path / "demo-copy.db"
+    # SQLite's backup API: a consistent copy even while the shared server has the file open (WAL included)
+    with sqlite3.connect(sa_url_path(demo_url)) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    srv = Server(f"sqlite:///{copy}", TIERGRAPH_ADMIN_TOKEN=ADMIN_TOKEN)
+    yield srv
+    srv.stop()
+
+
+def sa_url_path(url: str) -> str:
+    """The file of a sqlite:/// URL."""
+    assert url.startswith("sqlite:///"), url
+    return url[len("sqlite:///"):]
+
+
+@pytest.fixture
+def private_browser(chromium, private_server, request):
+    yield from _browsing(chromium, private_server, request.node.name)
