@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import secrets
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -92,7 +94,18 @@ def cmd_demo(args, settings: Settings) -> int:
         return 1
     if args.no_serve:
         return 0
-    return cmd_serve(args, settings)
+    return cmd_serve(args, _with_demo_admin_token(settings, args.host or settings.host, args.port or settings.port))
+
+
+def _with_demo_admin_token(settings: Settings, host: str, port: int) -> Settings:
+    """The demo serves the rule editor: without TIERGRAPH_ADMIN_TOKEN it makes a one-off admin token and shows it
+    (admin calls stay off on a plain `serve` without one)."""
+    console.print(f"pages: http://{host}:{port}/  ·  GraphiQL: http://{host}:{port}/graphql", markup=False)
+    if settings.admin_token:
+        return settings
+    token = secrets.token_urlsafe(12)
+    console.print(f"admin token for this demo (the rule editor asks for it): {token}", markup=False)
+    return dataclasses.replace(settings, admin_token=token)
 
 
 def _past_month_ends(today: date, months: int) -> list[date]:

@@ -109,3 +109,14 @@ def test_cli_explain_and_loss(demo_db, monkeypatch, capsys):
     assert "per tier at loss" in out and "the 2 biggest losses" in out
     # the biggest-losses table: a row per loss, each naming how the customer was lost
     assert len([line for line in out.splitlines() if " RULE " in line or " BLOCKED " in line or " MANUAL " in line]) == 2
+
+
+def test_demo_serves_with_an_admin_token_for_the_rule_editor(capsys):
+    from cli import _with_demo_admin_token
+
+    made = _with_demo_admin_token(Settings(), "127.0.0.1", 8000)
+    shown = capsys.readouterr().out
+    assert made.admin_token and len(made.admin_token) >= 16
+    assert made.admin_token in shown and "http://127.0.0.1:8000/" in shown
+    assert _with_demo_admin_token(made, "127.0.0.1", 8000) is made  # a configured token is kept
+    assert _with_demo_admin_token(Settings(), "127.0.0.1", 8000).admin_token != made.admin_token
