@@ -20,12 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from domain.data_date import data_today
 from domain.evaluation import Progress, run_batch
 from domain.evaluation_state import Cause, writer_transaction
-from domain.models import CustomerEvaluation, EvaluationRun, RuleSet as RuleSetTable, utcnow
+from domain.movement import keyset_after, same_label
+from domain.models import CustomerEvaluation, CustomerScore, EvaluationRun, RuleSet as RuleSetTable, utcnow
 from rules import nodes
 from rules.compiler import compile_rules
 
 rule_sets_t = RuleSetTable.__table__
 evals_t = CustomerEvaluation.__table__
+scores_t = CustomerScore.__table__
 MOVERS_SHOWN = 50
 STORE_ATTEMPTS = 5
 
@@ -186,6 +188,13 @@ class Move:
     old: Optional[str]
     new: Optional[str]
     customers: int
+    revenue: float = 0.0  # the movers' revenue_12m from customer_scores (a customer without scores adds 0)
+
+
+@dataclass(frozen=True)
+class PreviewMover:
+    customer_id: int
+    revenue: float  # revenue_12m from customer_scores, 0 without scores
 
 
 @dataclass
@@ -200,21 +209,32 @@ class Preview:
         return sum(m.customers for m in self.moves if m.old != m.new and m.kind == "tier")
 
 
+def _proposed(ruleset: nodes.RuleSet, as_of: date) -> tuple[sa.Subquery, sa.Join, sa.ColumnElement]:
+    """The candidate's results (compiled to SQL) joined on customer id to the stored results and the scores, and
+    each customer's revenue_12m (0 without scores)."""
+    from rules.to_sql import compile_ruleset
+
+    new = compile_ruleset(ruleset, as_of).query.subquery("proposed")
+    joined = (new.outerjoin(evals_t, evals_t.c.customer_id == new.c.customer_id)
+              .outerjoin(scores_t, scores_t.c.customer_id == new.c.customer_id))
+    revenue = sa.func.coalesce(scores_t.c.revenue_12m, sa.bindparam(None, 0.0, type_=sa.Float))
+    return new, joined, revenue
+
+
 def preview(engine: Engine, ruleset: nodes.RuleSet, as_of: date, *, limit: int = MOVERS_SHOWN) -> Preview:
     """Who would move, computed inside the database against the stored results; nothing is written."""
-    from rules.to_sql import compile_ruleset, without_jit
+    from rules.to_sql import without_jit
 
-    compiled = compile_ruleset(ruleset, as_of)
-    new = compiled.query.subquery("proposed")
-    joined = new.outerjoin(evals_t, evals_t.c.customer_id == new.c.customer_id)
+    new, joined, revenue = _proposed(ruleset, as_of)
     moves: list[Move] = []
     with engine.connect() as conn:
         without_jit(conn)
         total = conn.execute(sa.select(sa.func.count()).select_from(new)).scalar_one()
         for kind in ("tier", "status"):
-            stmt = (sa.select(evals_t.c[kind], new.c[kind], sa.func.count()).select_from(joined)
-                    .group_by(evals_t.c[kind], new.c[kind]))
-            moves += [Move(kind, old, new_value, count) for old, new_value, count in conn.execute(stmt)]
+            stmt = (sa.select(evals_t.c[kind], new.c[kind], sa.func.count(), sa.func.sum(revenue))
+                    .select_from(joined).group_by(evals_t.c[kind], new.c[kind]))
+            moves += [Move(kind, old, new_value, count, float(money or 0.0))
+                      for old, new_value, count, money in conn.execute(stmt)]
         changed = sa.or_(evals_t.c.tier.is_distinct_from(new.c.tier), evals_t.c.status.is_distinct_from(new.c.status))
         movers = conn.execute(
             sa.select(new.c.customer_id, evals_t.c.tier.label("old_tier"), new.c.tier.label("new_tier"),
@@ -222,6 +242,30 @@ def preview(engine: Engine, ruleset: nodes.RuleSet, as_of: date, *, limit: int =
             .select_from(joined).where(changed).order_by(new.c.customer_id).limit(limit)).all()
     moves.sort(key=lambda m: (m.kind, -m.customers))
     return Preview(as_of, total, moves, [dict(r._mapping) for r in movers])
+
+
+def preview_movers(engine: Engine, ruleset: nodes.RuleSet, as_of: date, kind: str, old: Optional[str],
+                   new_value: Optional[str], *, limit: int, after: Optional[tuple[float, int]] = None
+                   ) -> list[PreviewMover]:
+    """The customers the candidate would take from `old` to `new_value` (of `kind`; None matches none, as in
+    preview's counts), the biggest revenue_12m first, ties by customer id, from a keyset `after` (revenue,
+    customer id of the last row seen)."""
+    from rules.to_sql import without_jit
+
+    if kind not in ("tier", "status"):
+        raise ValueError(f"kind must be tier or status, not {kind!r}")
+    new, joined, revenue = _proposed(ruleset, as_of)
+    rows = (sa.select(new.c.customer_id.label("customer_id"), revenue.label("revenue"))
+            .select_from(joined).where(same_label(evals_t.c[kind], old), same_label(new.c[kind], new_value))
+            .subquery("pair"))
+    q = sa.select(rows.c.customer_id, rows.c.revenue)
+    later = keyset_after(rows.c.revenue, rows.c.customer_id, after)
+    if later is not None:
+        q = q.where(later)
+    q = q.order_by(rows.c.revenue.desc(), rows.c.customer_id).limit(limit)
+    with engine.connect() as conn:
+        without_jit(conn)
+        return [PreviewMover(int(r.customer_id), float(r.revenue)) for r in conn.execute(q)]
 
 
 class _connect:

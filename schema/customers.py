@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from domain.record_flags import record_flag
 from schema.context import ctx
+from schema.errors import UserError
 from domain.lookups import CHILD_LISTS
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
 from schema.loss import LossEpisode
@@ -175,6 +176,19 @@ async def child_connection(info: Info, name: str, parent_id: int, first: Optiona
     return build_connection(pairs, kind=name, first=limit, total=total, after=after)
 
 
+@strawberry.type(description="One calendar month of a customer's orders.")
+class MonthRevenue:
+    month: str = strawberry.field(description="YYYY-MM.")
+    revenue: float = strawberry.field(description="Order amounts dated in the month (today's month: up to the "
+                                                  "data's today).")
+    margin: Optional[float] = strawberry.field(description="Their margins; null when any of those orders has an "
+                                                           "unknown margin.")
+    orders: int
+
+
+MAX_MONTHS = 120
+
+
 @strawberry.type
 class Customer(relay.Node):
     """A customer account. Its global id is derived from the external id, so it survives re-imports."""
@@ -246,6 +260,17 @@ class Customer(relay.Node):
     @strawberry.field(description="Value scores: revenue, profit after cost to serve, growth, RFM, CLV, P(alive).")
     async def value(self, info: Info, as_of: Optional[date] = None) -> Optional[CustomerValue]:
         return await customer_value(info, self.row_id, as_of)
+
+    @strawberry.field(description="Revenue, margin and orders per calendar month: the `months` months ending with "
+                                  "the data's today's month (that one up to today), oldest first, months without "
+                                  "orders included.")
+    async def monthly_revenue(self, info: Info, months: int = 24) -> list[MonthRevenue]:
+        if not 1 <= months <= MAX_MONTHS:
+            raise UserError("BAD_ARGUMENT", f"'months' must be between 1 and {MAX_MONTHS}, got {months}",
+                            argument="months")
+        found = await ctx(info).loaders.monthly_revenue.load((self.row_id, months))
+        return [MonthRevenue(month=f"{m.month:%Y-%m}", revenue=m.revenue, margin=m.margin, orders=m.orders)
+                for m in found]
 
     @strawberry.field(description="The loss episode the customer is in on the data's today (null: not lost): "
                                   "when, how, what it was worth, and why.")

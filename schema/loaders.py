@@ -41,6 +41,7 @@ class Loaders:
         self.loss_win_back = DataLoader(self._loss_win_back, cache_key_fn=lambda e: e.key)
         self.rule_version_by_run = DataLoader(partial(self._batch, lookups.rule_versions_of_runs))
         self.value_as_of = DataLoader(self._values_as_of)
+        self.monthly_revenue = DataLoader(self._monthly_revenue)
         self.customer_by_id = self._by_key(Customer.__table__, "id")
         self.customer_by_external_id = self._by_key(Customer.__table__, "external_id")
         self.rep_by_id = self._by_key(SalesRep.__table__, "id")
@@ -91,6 +92,20 @@ class Loaders:
         from schema.value import values_now
 
         return await self.run(values_now, self.engine, list(keys))
+
+    async def _monthly_revenue(self, keys: Sequence[tuple[int, int]]) -> list[Any]:
+        """Keys are (customer id, months): one statement per distinct `months` (one per query, as a rule)."""
+        from domain.value.reports import monthly_revenue
+
+        today = await self.data_today()
+        by_months: dict[int, list[int]] = defaultdict(list)
+        for customer_id, months in keys:
+            by_months[months].append(customer_id)
+        found: dict[tuple[int, int], Any] = {}
+        for months, ids in by_months.items():
+            rows = await self.run(monthly_revenue, self.engine, ids, months, today)
+            found.update({(cid, months): per_month for cid, per_month in rows.items()})
+        return [found[k] for k in keys]
 
     async def _losses(self, customer_ids: Sequence[int], history: bool = False) -> list[Any]:
         """Each customer's loss episode open on the data's today (history: all its episodes up to today, the

@@ -93,6 +93,8 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
     "tier_changes": (int,),
     "lost_customers": (float, int, date),
     "jobs": (int,),
+    "movement": (float, int),  # a movement flow's customers: revenue, customer id
+    "rule_preview_movers": (float, int),  # a previewed move's customers: revenue_12m, customer id
 }
 
 

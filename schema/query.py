@@ -19,6 +19,7 @@ from schema.permissions import Public, RuleText
 from schema.rules import RuleDiagnostic, compile_where, validate
 from schema.events import EventQueries
 from schema.loss import LossQueries
+from schema.movement import MovementQueries
 from schema.revenue_bridge import RevenueBridgeQueries
 from schema.loss_reasons import LossReasonQueries
 from schema.backtest import BacktestQueries
@@ -29,7 +30,7 @@ from schema.webhooks import WebhookQueries
 
 @strawberry.type
 class Query(RuleSetQueries, JobQueries, EventQueries, WebhookQueries, ValueQueries, LossQueries,
-            RevenueBridgeQueries, LossReasonQueries, BacktestQueries):
+            RevenueBridgeQueries, LossReasonQueries, BacktestQueries, MovementQueries):
     @strawberry.field(description="Fetches an object given its global id.", permission_classes=[Public])
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node:
         # Customer is the one Node type: any other id is BAD_ID, an unknown customer NOT_FOUND (never a null here)

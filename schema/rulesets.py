@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Optional
+from typing import Any, Optional
 
 import strawberry
 from strawberry.types import Info
@@ -16,8 +16,12 @@ from schema.customers import Customer
 from schema.dates import checked_date
 from schema.errors import UserError
 from schema.jobs import Job
+from schema.movement import MovedCustomer, MoveKind, MoverConnection, mover_connection
+from schema.pagination import decode_cursor, page_size
 from schema.permissions import IsAdmin, RuleText
 from schema.rules import rule_error
+
+MOVERS_CURSOR = "rule_preview_movers"  # a previewed move's customers: (revenue_12m, customer id), in KEY_TYPES
 
 
 @strawberry.type
@@ -42,6 +46,8 @@ class MoveCount:
     old: Optional[str]
     new: Optional[str]
     customers: int
+    revenue: float = strawberry.field(description="The movers' revenue12m from the stored value scores (a "
+                                                  "customer without scores adds 0).")
 
 
 @strawberry.type
@@ -65,6 +71,21 @@ class RulePreview:
     changed_tiers: int
     moves: list[MoveCount]
     movers: list[Mover] = strawberry.field(description="Up to 50 customers whose tier or status changes.")
+    ruleset: strawberry.Private[Any]  # the candidate, compiled once for the request
+
+    @strawberry.field(description="The customers of one move (kind, old -> new, as in `moves`; null old: not "
+                                  "evaluated before or none), the biggest revenue12m first (keyset-paginated, "
+                                  "`first` at most 100).")
+    async def mover_list(self, info: Info, kind: MoveKind, old: Optional[str] = None, new: Optional[str] = None,
+                         first: Optional[int] = 20, after: Optional[str] = None) -> MoverConnection:
+        limit = page_size(first)
+        key = decode_cursor(MOVERS_CURSOR, after)
+        c = ctx(info)
+        rows = await c.loaders.run(rulesets.preview_movers, c.engine, self.ruleset, self.as_of, kind.value, old, new,
+                                   limit=limit + 1, after=tuple(key) if key else None)
+        total = next((m.customers for m in self.moves if (m.kind, m.old, m.new) == (kind.value, old, new)), 0)
+        pairs = [(MovedCustomer(revenue=r.revenue, row_id=r.customer_id), [r.revenue, r.customer_id]) for r in rows]
+        return mover_connection(pairs, kind=MOVERS_CURSOR, first=limit, total=total, after=after)
 
 
 @strawberry.type(description="The version being applied and the job that evaluates the base with it; the "
@@ -82,12 +103,15 @@ def _compile(source: str):
 
 
 def _preview(engine, source: str, as_of: Optional[date]) -> RulePreview:
-    p = rulesets.preview(engine, _compile(source), data_today(engine, as_of))
+    ruleset = _compile(source)
+    p = rulesets.preview(engine, ruleset, data_today(engine, as_of))
     return RulePreview(
         as_of=p.as_of, customers=p.customers, changed_tiers=p.changed,
-        moves=[MoveCount(kind=m.kind, old=m.old, new=m.new, customers=m.customers) for m in p.moves],
+        moves=[MoveCount(kind=m.kind, old=m.old, new=m.new, customers=m.customers, revenue=m.revenue)
+               for m in p.moves],
         movers=[Mover(old_tier=m["old_tier"], new_tier=m["new_tier"], old_status=m["old_status"],
                       new_status=m["new_status"], row_id=m["customer_id"]) for m in p.movers],
+        ruleset=ruleset,
     )
 
 

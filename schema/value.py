@@ -14,11 +14,12 @@ from strawberry.types import Info
 
 from domain.value import bgnbd, mbgnbd
 from domain.value import runs as value_runs
-from domain.value.reports import arpu_by_tier, top_customers, value_summary
+from domain.value.reports import arpu_by_tier, top_customers, value_summary, value_summary_as_of
 from schema.dates import checked_date
 from schema.permissions import Public
 from schema.context import ctx
 from schema.errors import UserError
+from schema.movement import evaluated_day
 
 if TYPE_CHECKING:
     from schema.customers import Customer
@@ -196,6 +197,9 @@ class TopBy(enum.Enum):
     GROWTH = "growth"
     REVENUE = "revenue"
     PROFIT = "profit"
+    NEGATIVE_VALUE = strawberry.enum_value("negative_value", description="Customers whose profit (margin minus "
+                                                                         "cost to serve) in the period is below "
+                                                                         "zero, the most negative first.")
 
 
 @strawberry.type(description="A customer with its figures for the period asked.")
@@ -244,9 +248,17 @@ class ValueQueries:
     @strawberry.field(description="Per tier, in rule order: customers, share of customers, revenue, profit and share "
                                   "of profit -- the customer pyramid beside the (often inverted) profit pyramid.",
                       permission_classes=[Public])
-    async def value_summary(self, info: Info, include_total: bool = False) -> list[TierValue]:
+    async def value_summary(self, info: Info, include_total: bool = False,
+                            as_of: Annotated[Optional[date], strawberry.argument(
+                                description="A past day (from the first evaluation to the data's today): the "
+                                            "tiers in force then, and revenue / profit of the 12 months up to it "
+                                            "computed as the value batch computes them. Default: the stored "
+                                            "scores and tiers.")] = None) -> list[TierValue]:
         c = ctx(info)
-        s = await c.loaders.run(value_summary, c.engine)
+        if as_of is None:
+            s = await c.loaders.run(value_summary, c.engine)
+        else:
+            s = await c.loaders.run(value_summary_as_of, c.engine, await evaluated_day(info, as_of))
         rows = [_tier_value(t, s.as_of) for t in s.tiers]
         return rows + [_tier_value(s.total, s.as_of)] if include_total else rows
 
@@ -263,7 +275,8 @@ class ValueQueries:
         return [TierArpu(month=r.month, last_day=r.end, tier=r.tier, evaluation_as_of=r.evaluation_as_of,
                          customers=r.customers, revenue=r.revenue, arpu=r.arpu, as_of=day) for r in rows]
 
-    @strawberry.field(description="Largest and fastest-growing customers in a period, by region and product.",
+    @strawberry.field(description="Largest, most profitable and fastest-growing customers in a period, by region "
+                                  "and product; or (NEGATIVE_VALUE) those that cost more than they earned there.",
                       permission_classes=[Public])
     async def top_customers(self, info: Info, by: TopBy = TopBy.REVENUE, region: Optional[str] = None,
                             product: Annotated[Optional[str], strawberry.argument(description="A sku.")] = None,

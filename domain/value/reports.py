@@ -3,10 +3,15 @@
 - `value_summary(engine)`: per tier, customers, share of customers, revenue, profit, share of profit. Together these
   show the customer pyramid (few key customers, many small ones) and the inverted profit pyramid (the few bring most
   of the profit, and the bottom can destroy some of it). A total row is included.
+- `value_summary_as_of(engine, as_of)`: the same for a past day: the tiers in force then, and revenue / profit of
+  the 12 months up to it from the value batch's own aggregate query (domain.value.scores).
 - `arpu_by_tier(engine, months, as_of, include_current_month=)`: ARPU per calendar month and tier, each month
   with the tiers in force at its end (domain.tiers_in_force); the incomplete month of as_of only when asked.
 - `top_customers(engine, by, region, sku, start=, end=, first=)`: the largest, most profitable or fastest-growing
-  customers in a period, optionally for one region and/or one product.
+  customers in a period, optionally for one region and/or one product; or those whose profit was negative, the
+  most negative first.
+- `monthly_revenue(engine, customer_ids, months, today)`: per customer, revenue, margin and orders of each calendar
+  month up to today's, zero months included.
 
 Every query groups and joins on customer id. Dates, names and limits reach SQL only as bound parameters. The only
 SQL text built in Python is column names picked from fixed lists.
@@ -22,10 +27,11 @@ from sqlalchemy.engine import Engine
 
 from domain.models import CustomerEvaluation, Order
 from domain.tiers_in_force import tiers_in_force
+from domain.value.scores import _AGGREGATES_SQL, score_windows
 from rules.windows import add_months
 
-__all__ = ["TierValue", "ValueSummary", "value_summary", "TierArpu", "arpu_by_tier", "TopCustomer",
-           "top_customers", "TOTAL"]
+__all__ = ["TierValue", "ValueSummary", "value_summary", "value_summary_as_of", "TierArpu", "arpu_by_tier",
+           "TopCustomer", "top_customers", "MonthRevenue", "monthly_revenue", "TOTAL"]
 
 TOTAL = "total"
 
@@ -70,6 +76,44 @@ def value_summary(engine: Engine) -> ValueSummary:
     """Customers, revenue and profit (12 months, from customer_scores) per tier (from customer_evaluations)."""
     with engine.connect() as conn:
         rows = conn.execute(_SUMMARY_SQL).all()
+    as_ofs = [_as_date(r.as_of) for r in rows if r.as_of is not None]
+    return _summary(rows, max(as_ofs) if as_ofs else None)
+
+
+def _scores_as_of(as_of: date) -> sa.Subquery:
+    """customer_id, revenue_12m and profit_12m as of `as_of`, for every customer created by then: the value
+    batch's aggregate query itself (one definition of each figure), as a subquery."""
+    windows = score_windows(as_of)
+    params = windows.params()
+    stmt = (sa.text(_AGGREGATES_SQL.format(monetary="revenue_12m"))
+            .bindparams(*(sa.bindparam(k, v, type_=sa.Date) for k, v in params.items()))
+            .columns(sa.column("customer_id", sa.Integer), sa.column("revenue_12m", sa.Float),
+                     sa.column("profit_12m", sa.Float)))
+    return stmt.subquery("scores_as_of")
+
+
+def value_summary_as_of(engine: Engine, as_of: date) -> ValueSummary:
+    """value_summary for a past day: customers per tier in force on `as_of` (domain.tiers_in_force), with their
+    revenue and profit of the 12 months up to it computed as the value batch computes them. Tiers are in the rule
+    order of today's evaluation (tiers no longer in use after those)."""
+    scores = _scores_as_of(as_of)
+    t = tiers_in_force(as_of).subquery("tiers")
+    evals = CustomerEvaluation.__table__
+    lines = (sa.select(evals.c.tier, sa.func.min(evals.c.tier_line).label("tier_line"))
+             .group_by(evals.c.tier).subquery("lines"))
+    stmt = (sa.select(t.c.tier, lines.c.tier_line, sa.func.count().label("customers"),
+                      sa.func.sum(scores.c.revenue_12m).label("revenue"),
+                      sa.func.sum(scores.c.profit_12m).label("profit"))
+            .select_from(t.join(scores, scores.c.customer_id == t.c.customer_id)
+                         .outerjoin(lines, lines.c.tier == t.c.tier))
+            .group_by(t.c.tier, lines.c.tier_line))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return _summary(rows, as_of)
+
+
+def _summary(rows, as_of: date | None) -> ValueSummary:
+    """Shares and the total row from (tier, tier_line, customers, revenue, profit) rows."""
     rows = sorted(rows, key=lambda r: (r.tier is None, r.tier_line if r.tier_line is not None else 1 << 30,
                                        r.tier or ""))
     n = sum(int(r.customers) for r in rows)
@@ -80,10 +124,6 @@ def value_summary(engine: Engine) -> ValueSummary:
     tiers = [TierValue(r.tier, int(r.customers), _share(int(r.customers), n), float(r.revenue or 0.0),
                        None if r.profit is None else float(r.profit),
                        _share(None if r.profit is None else float(r.profit), positive)) for r in rows]
-    as_ofs = [r.as_of for r in rows if r.as_of is not None]
-    as_of = max(as_ofs) if as_ofs else None
-    if isinstance(as_of, str):
-        as_of = date.fromisoformat(as_of)
     total = TierValue(TOTAL, n, 1.0 if n else None, revenue, profit, 1.0 if positive else None)
     return ValueSummary(as_of, tiers, total)
 
@@ -187,14 +227,18 @@ class TopCustomer:
     profit: float | None  # margin - cost to serve in [start, end]; with sku: the product lines' margin only
 
 
-By = Literal["revenue", "growth", "profit"]
-_ORDER_BY = {"revenue": "revenue", "growth": "growth", "profit": "profit"}
+By = Literal["revenue", "growth", "profit", "negative_value"]
+# by -> (column, condition on it, direction): negative_value keeps the customers whose profit is below zero, the
+# most negative first
+_ORDER_BY = {"revenue": ("revenue", "IS NOT NULL", "DESC"), "growth": ("growth", "IS NOT NULL", "DESC"),
+             "profit": ("profit", "IS NOT NULL", "DESC"), "negative_value": ("profit", "< 0", "ASC")}
 
 
 def top_customers(engine: Engine, by: By = "revenue", region: str | None = None, sku: str | None = None, *,
                   start: date, end: date, first: int = 20) -> list[TopCustomer]:
-    """The `first` customers with the largest revenue / profit / growth in [start, end] (inclusive), optionally
-    only customers of `region` and only the lines of product `sku`.
+    """The `first` customers with the largest revenue / profit / growth in [start, end] (inclusive), or with
+    negative_value those whose profit there is below zero, the most negative first; optionally only customers of
+    `region` and only the lines of product `sku`.
 
     growth compares [start, end] with the period of the same length just before it. Customers whose growth (or
     profit) is unknown are left out of that ranking. Ties are broken by customer id."""
@@ -250,7 +294,7 @@ dc AS (SELECT customer_id, SUM(cost) AS cost FROM deliveries
         if region is not None:
             where = "WHERE c.region = :region"
             params["region"] = region
-        col = _ORDER_BY[by]
+        col, keep, direction = _ORDER_BY[by]
         sql = f"""
 WITH agg AS ({source}
 ){cost_ctes},
@@ -263,8 +307,8 @@ v AS (
     JOIN agg ON agg.customer_id = c.id{cost_joins}
     {where}
 )
-SELECT * FROM v WHERE {col} IS NOT NULL
-ORDER BY {col} DESC, customer_id
+SELECT * FROM v WHERE {col} {keep}
+ORDER BY {col} {direction}, customer_id
 LIMIT :first
 """
         stmt = sa.text(sql).bindparams(*(sa.bindparam(k, type_=sa.Date) for k in dates))
@@ -272,3 +316,51 @@ LIMIT :first
     return [TopCustomer(int(r["customer_id"]), r["external_id"], r["name"], r["region"], float(r["revenue"]),
                         float(r["previous_revenue"]), None if r["growth"] is None else float(r["growth"]),
                         None if r["profit"] is None else float(r["profit"])) for r in rows]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One customer's revenue per calendar month
+# ----------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MonthRevenue:
+    month: date  # first day of the calendar month
+    revenue: float  # order amounts dated in the month (up to today in today's month)
+    margin: float | None  # their margins; None when any of those orders has an unknown margin
+    orders: int
+
+
+def monthly_revenue(engine: Engine, customer_ids: list[int], months: int, today: date
+                    ) -> dict[int, list[MonthRevenue]]:
+    """For each customer, the `months` calendar months ending with today's month (that one up to today), oldest
+    first, months without orders included (zero). One statement for all the customers: their orders joined to the
+    months (a small UNION ALL of the month bounds) and grouped by (customer id, month)."""
+    bounds = month_bounds(months, today, include_current_month=True)
+    if not customer_ids:
+        return {}
+    each = [sa.select(sa.literal(i, sa.Integer).label("month_index"), sa.literal(s, sa.Date).label("first_day"),
+                      sa.literal(e, sa.Date).label("last_day")) for i, (s, e) in enumerate(bounds)]
+    calendar = (sa.union_all(*each) if len(each) > 1 else each[0]).cte("calendar")
+    o = Order.__table__
+    stmt = (sa.select(o.c.customer_id, calendar.c.month_index,
+                      sa.func.sum(o.c.amount).label("revenue"), sa.func.sum(o.c.margin).label("margin"),
+                      sa.func.count().label("orders"),
+                      sa.func.count(sa.case((o.c.margin.is_(None), 1))).label("margin_unknown"))
+            .select_from(o.join(calendar, o.c.ordered_at.between(calendar.c.first_day, calendar.c.last_day)))
+            .where(o.c.customer_id.in_(sorted(set(customer_ids))),
+                   o.c.ordered_at.between(sa.literal(bounds[0][0], sa.Date), sa.literal(today, sa.Date)))
+            .group_by(o.c.customer_id, calendar.c.month_index))
+    with engine.connect() as conn:
+        found = {(r.customer_id, r.month_index): r for r in conn.execute(stmt)}
+    out: dict[int, list[MonthRevenue]] = {}
+    for cid in customer_ids:
+        per_month = []
+        for i, (start, _end) in enumerate(bounds):
+            r = found.get((cid, i))
+            if r is None:
+                per_month.append(MonthRevenue(start, 0.0, 0.0, 0))
+            else:
+                margin = None if r.margin_unknown else float(r.margin or 0.0)
+                per_month.append(MonthRevenue(start, float(r.revenue or 0.0), margin, int(r.orders)))
+        out[cid] = per_month
+    return out
