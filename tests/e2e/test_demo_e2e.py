@@ -115,7 +115,7 @@ def test_demo_serves_with_an_admin_token_for_the_rule_editor(capsys):
     from cli import _with_demo_admin_token
 
     made = _with_demo_admin_token(Settings(), "127.0.0.1", 8000)
-    shown = capsys.readouterr().out
+    shown = capsys.readouterr().err  # the CLI talks on stderr
     assert made.admin_token and len(made.admin_token) >= 16
     assert made.admin_token in shown and "http://127.0.0.1:8000/" in shown
     assert _with_demo_admin_token(made, "127.0.0.1", 8000) is made  # a configured token is kept
