@@ -20,6 +20,7 @@ from schema.rules import RuleDiagnostic, compile_where, validate
 from schema.events import EventQueries
 from schema.loss import LossQueries
 from schema.movement import MovementQueries
+from schema.rule_diff import RuleDiffQueries
 from schema.revenue_bridge import RevenueBridgeQueries
 from schema.loss_reasons import LossReasonQueries
 from schema.backtest import BacktestQueries
@@ -30,7 +31,8 @@ from schema.webhooks import WebhookQueries
 
 @strawberry.type
 class Query(RuleSetQueries, JobQueries, EventQueries, WebhookQueries, ValueQueries, LossQueries,
-            RevenueBridgeQueries, LossReasonQueries, BacktestQueries, MovementQueries):
+            RevenueBridgeQueries, LossReasonQueries, BacktestQueries, MovementQueries,
+            RuleDiffQueries):
     @strawberry.field(description="Fetches an object given its global id.", permission_classes=[Public])
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node:
         # Customer is the one Node type: any other id is BAD_ID, an unknown customer NOT_FOUND (never a null here)

@@ -20,7 +20,9 @@ ADMIN_FIELDS = {"Query.ruleSet", "Query.ruleSetHistory", "Query.previewRules", "
                 "Mutation.upsertCustomer", "Mutation.recordOrder", "Mutation.recordComplaint",
                 "Mutation.resolveComplaint", "Mutation.recordDelivery", "Mutation.recordInteraction",
                 # marking losses by hand (issue 9)
-                "Mutation.markCustomerLost", "Mutation.reactivateCustomer"}
+                "Mutation.markCustomerLost", "Mutation.reactivateCustomer",
+                # comparing rule set versions (issue 10)
+                "Query.ruleSetDiff"}
 
 
 def test_every_root_field_declares_its_role(capsys):

@@ -237,3 +237,25 @@ def test_two_claims_race_for_one_slot(graph_engine):
             second = store(conn, SIMPLE + "# again\n", by="admin")
             jobs._claim(conn, "publish", second.id, date(2024, 6, 30), "admin")
     assert versions(graph_engine) == [(1, True), (2, False)]
+
+
+DIFF = """query($a: Int!, $b: Int!) { ruleSetDiff(fromVersion: $a, toVersion: $b) { kind oldLine newLine text } }"""
+
+
+def test_diff_between_two_published_versions(admin):
+    published = admin(PUBLISH, s=SIMPLE, d=AS_OF)["data"]["publishRules"]
+    assert finished(admin, published["job"]["id"])["state"] == "SUCCEEDED"
+    changed = SIMPLE.replace("count(order) >= 3", "count(order) >= 4")
+    assert finished(admin, admin(PUBLISH, s=changed, d=AS_OF)["data"]["publishRules"]["job"]["id"])["state"] \
+        == "SUCCEEDED"
+    lines = admin(DIFF, a=2, b=3)["data"]["ruleSetDiff"]
+    assert lines == [
+        {"kind": "REMOVED", "oldLine": 1, "newLine": None, "text": "tier big if count(order) >= 3"},
+        {"kind": "ADDED", "oldLine": None, "newLine": 1, "text": "tier big if count(order) >= 4"},
+        {"kind": "SAME", "oldLine": 2, "newLine": 2, "text": "tier small otherwise"},
+        {"kind": "SAME", "oldLine": 3, "newLine": 3, "text": "status active if count(order, 12m) >= 1"},
+        {"kind": "SAME", "oldLine": 4, "newLine": 4, "text": "status gone otherwise"},
+    ]
+    missing = admin(DIFF, a=2, b=42)["errors"][0]
+    assert missing["extensions"]["code"] == "NOT_FOUND" and "42" in missing["message"]
+    assert admin(DIFF, token=None, a=2, b=3)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
