@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from domain.models import CustomerEvaluation, Order
 from domain.tiers_in_force import tiers_in_force
-from domain.value.scores import _AGGREGATES_SQL, score_windows
+from domain.value.scores import aggregates_sql, score_windows
 from rules.windows import add_months
 
 __all__ = ["TierValue", "ValueSummary", "value_summary", "value_summary_as_of", "TierArpu", "arpu_by_tier",
@@ -85,7 +85,7 @@ def _scores_as_of(as_of: date) -> sa.Subquery:
     batch's aggregate query itself (one definition of each figure), as a subquery."""
     windows = score_windows(as_of)
     params = windows.params()
-    stmt = (sa.text(_AGGREGATES_SQL.format(monetary="revenue_12m"))
+    stmt = (sa.text(aggregates_sql("revenue"))
             .bindparams(*(sa.bindparam(k, v, type_=sa.Date) for k, v in params.items()))
             .columns(sa.column("customer_id", sa.Integer), sa.column("revenue_12m", sa.Float),
                      sa.column("profit_12m", sa.Float)))

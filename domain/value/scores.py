@@ -36,6 +36,7 @@ __all__ = [
     "score_windows",
     "CustomerAggregates",
     "fetch_customer_aggregates",
+    "aggregates_sql",
     "fetch_order_days",
     "gap_and_seasonality",
     "to_day_numbers",
@@ -199,6 +200,12 @@ FROM vals
 ORDER BY customer_id
 """
 
+def aggregates_sql(monetary: str = "revenue") -> str:
+    """The aggregate query's text (bind with `score_windows(as_of).params()`): one definition of every score, read by
+    the value batch and by reports that need the scores as of another day (valueSummary(asOf))."""
+    return _AGGREGATES_SQL.format(monetary="revenue_12m" if monetary == "revenue" else "margin_12m")
+
+
 _ORDER_DAYS_SQL = """
 SELECT customer_id, ordered_at FROM orders
 WHERE ordered_at <= :as_of
@@ -260,7 +267,7 @@ def fetch_customer_aggregates(conn: Connection, windows: ScoreWindows, monetary:
     if monetary not in MONETARY_CHOICES:
         raise ValueError(f"monetary must be one of {MONETARY_CHOICES}, not {monetary!r}")
     t0 = time.perf_counter()
-    sql = _AGGREGATES_SQL.format(monetary="revenue_12m" if monetary == "revenue" else "margin_12m")
+    sql = aggregates_sql(monetary)
     keys, parts = _stream(conn, sql, windows.params())
     chunks: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     for part in parts:
