@@ -134,24 +134,28 @@ def test_flows_between_the_oldest_and_newest_evaluation_match_the_change_log(bro
 
 def test_a_sankey_link_and_a_table_row_list_their_flow(browser, server, demo_url):
     dates = _dates(demo_url)
-    api = server.graphql("query($f: Date!, $t: Date!) { movement(from: $f, to: $t) { flows { old new customers } } }",
-                         f=dates[0], t=dates[-1])["movement"]["flows"]
+    api = server.graphql("query($f: Date!, $t: Date!) { movement(from: $f, to: $t) { flows { old new customers "
+                         "revenue } } }", f=dates[0], t=dates[-1])["movement"]["flows"]
     customers = {f"{f['old'] or 'none (new)'} → {f['new'] or 'none'}": f["customers"] for f in api}
+    revenue = {f"{f['old'] or 'none (new)'} → {f['new'] or 'none'}": f["revenue"] for f in api}
     page = browser.open("/movement")
     loaded(page)
 
     # the mouse on a link: its hover names the flow; a click lists that flow (a big one, so "More" pages)
     links = page.locator("#flow-chart .sankey-link")
     hovered = None
+    label = page.locator("#flow-chart .hoverlayer .hovertext")
     for i in range(links.count()):
+        page.mouse.move(1, 1)  # off the chart: the label of the link before goes away
+        label.first.wait_for(state="detached")
         links.nth(i).hover(force=True)
-        label = page.locator("#flow-chart .hoverlayer .hovertext")
         label.first.wait_for(state="attached")
         text = label.first.text_content()
-        match = re.match(r"(.+ → .+) \(moved\)([\d,]+) customers", text)
+        match = re.match(r"(.+ → .+) \(moved\)([\d,]+) customersrevenue ([\d,]+)", text)
         if match and int(match.group(2).replace(",", "")) > PAGE:
             hovered = match.group(1)
             assert int(match.group(2).replace(",", "")) == customers[hovered]
+            assert abs(int(match.group(3).replace(",", "")) - revenue[hovered]) <= 0.5
             links.nth(i).click(force=True)
             break
     assert hovered, "no link of a moved flow with more than a page of customers could be hovered"
