@@ -99,6 +99,11 @@ class Movement:
     flows: list[Flow] = strawberry.field(description="One per (old, new) pair, unchanged pairs included, the "
                                                      "biggest first.")
 
+    @strawberry.field(description="The one flow from `old` to `new` (null: none then), e.g. to page its customers "
+                                  "without asking every flow's; null when no customer made that move.")
+    def flow(self, old: Optional[str] = None, new: Optional[str] = None) -> Optional[Flow]:
+        return next((f for f in self.flows if f.old == old and f.new == new), None)
+
 
 @strawberry.type(description="How many customers carry a label (null: none).")
 class LabelCount:

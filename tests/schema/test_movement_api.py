@@ -180,3 +180,15 @@ def test_preview_mover_list_bad_arguments(api):
     movement_cursor = base64.urlsafe_b64encode(json.dumps(["movement", [1.0, 1]]).encode()).decode()
     assert code(call.error(PREVIEW, s=CANDIDATE, kind="TIER", after=movement_cursor)) == "BAD_CURSOR"
     assert code(call.error(PREVIEW, s=CANDIDATE, kind="TAG")) == "BAD_VARIABLE"
+
+
+def test_one_flow_by_old_and_new(api):
+    call, _ = api
+    query = """query ($old: String, $new: String) { movement(from: "2024-03-01", to: "2024-04-15") {
+      flow(old: $old, new: $new) { old new customers revenue customerList { edges { node { customer { externalId } } } } } } }"""
+    small = call(query, old="small", new="big")["movement"]["flow"]
+    assert (small["old"], small["new"], small["customers"], small["revenue"]) == ("small", "big", 1, 30.0)
+    assert [e["node"]["customer"]["externalId"] for e in small["customerList"]["edges"]] == ["B"]
+    new = call(query, old=None, new="big")["movement"]["flow"]  # null old: created after `from`
+    assert [e["node"]["customer"]["externalId"] for e in new["customerList"]["edges"]] == ["D"]
+    assert call(query, old="big", new="small")["movement"]["flow"] is None  # nobody made that move

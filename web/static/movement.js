@@ -18,8 +18,10 @@ const MOVEMENT = `query Movement($from: Date!, $to: Date!, $kind: MoveKind!, $wi
 }`;
 
 // The API lists a flow's customers per flow; the one asked for is picked out by (old, new).
-const FLOW_CUSTOMERS = `query FlowCustomers($from: Date!, $to: Date!, $kind: MoveKind!, $first: Int!, $after: String) {
-  movement(from: $from, to: $to, kind: $kind) { flows { old new customerList(first: $first, after: $after) { ${CUSTOMERS} } } }
+const FLOW_CUSTOMERS = `query FlowCustomers($from: Date!, $to: Date!, $kind: MoveKind!, $old: String, $new: String,
+    $first: Int!, $after: String) {
+  movement(from: $from, to: $to, kind: $kind) {
+    flow(old: $old, new: $new) { customerList(first: $first, after: $after) { ${CUSTOMERS} } } }
 }`;
 
 const PREVIEW = `query Preview($source: String!) {
@@ -103,8 +105,9 @@ async function loadDates(state) {
       `with a ${what} on ${m.from}: ${fmt.int(sum((f) => f.old !== null && !stayed(f)))} changed ${what}, ` +
       `${fmt.int(sum((f) => f.old === null))} had none then (new since).`,
     fetchCustomers: async (flow, after) => {
-      const page = await gql(FLOW_CUSTOMERS, {from: m.from, to: m.to, kind, first: PAGE, after});
-      const found = page.movement.flows.find((f) => f.old === flow.old && f.new === flow.new);
+      const page = await gql(FLOW_CUSTOMERS, {from: m.from, to: m.to, kind, old: flow.old, new: flow.new,
+        first: PAGE, after});
+      const found = page.movement.flow;
       if (!found) throw new Error(`the flow ${flow.old} → ${flow.new} is gone: reload the page`);
       return found.customerList;
     },

@@ -1,6 +1,6 @@
 // Rule editor: diagnostics as you type (validateRules), marked in place and shown under the caret; preview of who
 // moves (previewRules); publish and roll back as jobs followed to the end; history with a diff between versions.
-import {ApiError, $, clear, customerLink, el, fmt, gql, pagedTable, showError, table} from "/static/tiergraph.js";
+import {ApiError, $, clear, customerLink, el, fmt, gql, pagedTable, showError, table, whenReady} from "/static/tiergraph.js";
 
 const text = $("#rule-text");
 const marks = $("#code-marks");
@@ -294,9 +294,9 @@ $("#publish-button").addEventListener("click", publish);
 $("#reset-button").addEventListener("click", () => { text.value = active ? active.source : ""; changed(); });
 
 const draft = sessionStorage.getItem(CANDIDATE_KEY);
-loadRules(!draft).then(() => {
+whenReady(loadRules(!draft).then(() => {
   if (draft) {
     text.value = draft;
     changed();
   }
-});
+}));

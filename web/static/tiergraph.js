@@ -108,6 +108,18 @@ export function customerLink(customer) {
   return el("a", {href: `/customers/${encodeURIComponent(customer.id)}`}, customer.name || customer.externalId);
 }
 
+// A loss episode's how and why in words: LossEpisode {how ruleLine ruleText reason}.
+export const LOSS_HOW = {RULE: "rule", BLOCKED: "blocked", MANUAL: "by hand"};
+
+export function lossCause(episode) {
+  if (episode.how === "RULE") {
+    const text = (episode.ruleText || "").replace(/\s+/g, " ").trim();
+    return episode.ruleLine ? `line ${episode.ruleLine}: ${text}` : text;
+  }
+  if (episode.how === "MANUAL") return episode.reason || "—";
+  return "blocked";
+}
+
 // Shows what went wrong in place of a section's content (role=alert so screen readers read it).
 export function showError(container, err) {
   clear(container).append(el("p", {class: "error", role: "alert"},
@@ -168,6 +180,14 @@ export function chart(container, data, layout = {}) {
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)"};
   return window.Plotly.react(container, data, {...base, ...layout},
     {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"]});
+}
+
+// ---- readiness ----------------------------------------------------------------------------------------------------
+
+// A page calls this with the promises of its first render; when all have settled (shown or failed in place) the
+// body carries data-ready="true", which tests and bench/bench_pages.py wait for.
+export function whenReady(...renders) {
+  return Promise.allSettled(renders).then(() => { document.body.dataset.ready = "true"; });
 }
 
 // ---- header: customer search and token dialog ---------------------------------------------------------------------
