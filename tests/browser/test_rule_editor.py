@@ -77,16 +77,27 @@ def test_a_valid_edit_is_previewed_published_diffed_and_rolled_back(private_brow
     assert preview["changedTiers"] > 0
     summary = page.locator("#preview-summary").inner_text()
     assert f"{preview['changedTiers']:,} of {preview['customers']:,}" in summary
-    moves = [m for m in preview["moves"] if m["old"] != m["new"]]
-    rows = page.locator("#preview table tbody tr")
-    assert rows.count() == len(moves)
-    # list the customers of the first move: as many as the move counts, paged with More
-    first_row = rows.first
-    shown_count = int(first_row.locator("td").nth(3).inner_text().replace(",", ""))
-    first_row.locator("button.list-movers").click()
+    # per kind a Sankey and a table with every (old, new) pair the API previews, stayed ones included
+    for kind in ("tier", "status"):
+        moves = [m for m in preview["moves"] if m["kind"] == kind]
+        rows = page.locator(f"#preview-{kind}-table tbody tr")
+        assert rows.count() == len(moves)
+        assert page.locator(f"#preview-{kind}-chart .sankey-link").count() == len(moves)
+    # the biggest tier move (not a stay) lists its customers: as many as the move counts, paged with More
+    biggest = max((m for m in preview["moves"] if m["kind"] == "tier" and m["old"] != m["new"]),
+                  key=lambda m: m["customers"])
+    row = page.locator(f"#preview-tier-table tbody tr:not(.stayed)").filter(
+        has=page.locator("td.num", has_text=f"{biggest['customers']:,}")).first
+    row.locator("button.flow-button").focus()
+    page.keyboard.press("Enter")
     count_line = page.locator("#preview-customers .count")
     count_line.wait_for()
-    assert f"of {shown_count:,} customers" in count_line.inner_text()
+    assert f"of {biggest['customers']:,} customers" in count_line.inner_text()
+    shown = page.locator("#preview-customers tbody tr").count()
+    assert shown == min(25, biggest["customers"])
+    if biggest["customers"] > 25:
+        page.locator("#preview-customers button.more").click()
+        page.wait_for_function(f"() => document.querySelectorAll('#preview-customers tbody tr').length > {shown}")
     private_browser.screenshot("preview")
 
     # publish: the job runs to the end and the new version is in force

@@ -138,7 +138,6 @@ export function drawFlows(container, flows, {onSelect, oldName = "before", newNa
 // The same flows as a table; each row's button (and a click anywhere on the row) calls onSelect(flow).
 // Returns {highlight(flow)} to mark the chosen row.
 export function flowTable(container, flows, {onSelect, oldName = "before", newName = "after", caption} = {}) {
-  ensureStyle();
   clear(container);
   if (!flows.length) {
     container.append(el("p", {class: "empty"}, "No customers to show."));
@@ -178,7 +177,6 @@ export function flowTable(container, flows, {onSelect, oldName = "before", newNa
 
 // One flow's customers, the biggest revenue first, paged with "More".
 export function flowCustomers(container, flow, fetchPage, {pageLabel = "customers"} = {}) {
-  ensureStyle();
   clear(container);
   const heading = el("h3", {class: "flow-title", tabindex: "-1"},
     `${flowText(flow)}: ${fmt.int(flow.customers)} customers, revenue ${fmt.money(flow.revenue)}`);
@@ -210,21 +208,4 @@ export function showFlows({chart, table, list}, flows, {fetchCustomers, oldName,
   clear(list).append(el("p", {class: "note"}, flows.length ?
     "Choose a flow (a link of the chart or a row of the table) to list its customers." : ""));
   return {ready: drawn.ready, select, get selected() { return current; }};
-}
-
-let styled = false;
-
-function ensureStyle() {
-  if (styled) return;
-  styled = true;
-  document.head.append(el("style", {}, `
-.flow-scroll { max-height: 460px; overflow: auto; }
-.flow-scroll thead th { position: sticky; top: 0; background: var(--card); }
-.flow-table caption { background: var(--card); }
-.flow-table tr.flow { cursor: pointer; }
-.flow-table tr.stayed td { color: var(--muted); }
-.flow-button { text-align: left; min-width: 9em; }
-.flow-button[aria-pressed="true"] { background: var(--accent); color: #fff; border-color: var(--accent); }
-.flow-title { font-size: 14px; margin: 12px 0 4px; }
-.flow-table .pill { margin-left: 6px; }`));
 }

@@ -1,6 +1,7 @@
 // Rule editor: diagnostics as you type (validateRules), marked in place and shown under the caret; preview of who
 // moves (previewRules); publish and roll back as jobs followed to the end; history with a diff between versions.
-import {ApiError, $, clear, customerLink, el, fmt, gql, pagedTable, showError, table, whenReady} from "/static/tiergraph.js";
+import {ApiError, $, clear, el, fmt, gql, showError, table, whenReady} from "/static/tiergraph.js";
+import {showFlows, stayed} from "/static/movement_flow.js";
 
 const text = $("#rule-text");
 const marks = $("#code-marks");
@@ -130,41 +131,38 @@ const MOVE_QUERY = `query Movers($source: String!, $kind: MoveKind!, $old: Strin
     totalCount pageInfo { hasNextPage endCursor }
     edges { node { revenue customer { id name externalId } } } } } }`;
 
-function listMovers(source, move) {
-  const holder = clear($("#preview-customers"));
-  holder.append(el("h3", {}, `${move.kind}: ${fmt.label(move.old)} → ${fmt.label(move.new)}`));
-  const body = el("div");
-  holder.append(body);
-  return pagedTable(body, [
-    {label: "Customer", value: (n) => customerLink(n.customer)},
-    {label: "Revenue 12m", value: (n) => fmt.money(n.revenue), num: true},
-  ], async (after) => (await gql(MOVE_QUERY, {source, kind: move.kind.toUpperCase(), old: move.old, new: move.new,
-    after})).previewRules.moverList, {pageLabel: "customers"});
-}
-
+// The moves as flows (movement_flow.js, as on the movement page): a Sankey and a table per kind; choosing a flow
+// in either lists its customers below.
 async function preview() {
   const source = text.value;
   const out = $("#preview");
+  const list = $("#preview-customers");
   clear(out).append(el("p", {class: "loading"}, "Computing who would move…"));
-  clear($("#preview-customers"));
+  clear(list);
   try {
-    const data = await gql(`query Preview($source: String!) { previewRules(source: $source) {
-      asOf customers changedTiers moves { kind old new customers revenue } } }`, {source});
+    const data = await gql(`query Preview($source: String!) { tiers: valueSummary { tier }
+      previewRules(source: $source) { asOf customers changedTiers moves { kind old new customers revenue } } }`,
+    {source});
     const p = data.previewRules;
-    const moved = p.moves.filter((m) => m.old !== m.new);
-    clear(out).append(
-      el("p", {id: "preview-summary"}, `As of ${p.asOf}: ${fmt.int(p.changedTiers)} of ${fmt.int(p.customers)} `
-        + `customers would change tier; ${fmt.int(moved.filter((m) => m.kind === "status")
-          .reduce((s, m) => s + m.customers, 0))} would change status.`),
-      table([
-        {label: "Kind", value: (m) => m.kind},
-        {label: "From", value: (m) => fmt.label(m.old)},
-        {label: "To", value: (m) => fmt.label(m.new)},
-        {label: "Customers", value: (m) => fmt.int(m.customers), num: true},
-        {label: "Revenue 12m", value: (m) => fmt.money(m.revenue), num: true},
-        {label: "", value: (m) => el("button", {type: "button", class: "list-movers",
-          onclick: () => listMovers(source, m)}, "List customers")},
-      ], moved, {caption: "Moves (customers who would stay put are left out)", empty: "Nobody would move."}));
+    const changed = (kind) => p.moves.filter((m) => m.kind === kind && !stayed(m)).reduce((s, m) => s + m.customers, 0);
+    const sections = {};
+    const grid = el("div", {class: "grid"});
+    for (const kind of ["tier", "status"]) {
+      sections[kind] = {chart: el("div", {class: "chart flow-chart", id: `preview-${kind}-chart`}),
+        table: el("div", {id: `preview-${kind}-table`})};
+      grid.append(el("section", {"aria-label": `${kind} moves`}, el("h3", {}, kind === "tier" ? "Tiers" : "Statuses"),
+        sections[kind].chart, sections[kind].table));
+    }
+    clear(out).append(el("p", {id: "preview-summary"}, `As of ${p.asOf}: ${fmt.int(p.changedTiers)} of `
+      + `${fmt.int(p.customers)} customers would change tier; ${fmt.int(changed("status"))} would change status.`),
+    grid);
+    for (const kind of ["tier", "status"]) {
+      showFlows({...sections[kind], list}, p.moves.filter((m) => m.kind === kind), {
+        oldName: "in force", newName: "edited", order: data.tiers.map((t) => t.tier),
+        fetchCustomers: async (flow, after) => (await gql(MOVE_QUERY, {source, kind: kind.toUpperCase(),
+          old: flow.old, new: flow.new, after})).previewRules.moverList,
+      });
+    }
   } catch (err) {
     showError(out, err);
   }
