@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from domain.loss_history import LossRules, episodes
-from domain.models import Complaint, Customer, Delivery, Order, SalesRep, TierChange
+from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, EvaluationRun, Order, SalesRep,
+                           TierChange)
 from domain.record_flags import record_flag
 from rules.to_sql import p_date
 from rules.to_sql_dated import window_start_sql
@@ -29,6 +30,8 @@ orders_t = Order.__table__
 complaints_t = Complaint.__table__
 deliveries_t = Delivery.__table__
 changes_t = TierChange.__table__
+runs_t = EvaluationRun.__table__
+evaluations_t = CustomerEvaluation.__table__
 reps_t = SalesRep.__table__
 YEAR = (12, "m")  # the cost and evidence window: the rule language's `12m`
 HOWS = ("BLOCKED", "MANUAL", "RULE")
@@ -81,7 +84,10 @@ def _year_before(end: Any) -> Any:
 def tier_at_loss(customer_id: Any, lost_on: Any) -> Any:
     """The tier in force on the loss date, from the change log: the newest change effective on or before it among
     those recorded by then (the rule set active then decided it); when nothing was recorded by then (history
-    imported and evaluated later), the newest change effective by then."""
+    imported and evaluated later), the newest change effective by then. A customer's first tier is not a change
+    (the log holds moves), so with no change by then it is the tier it left at its first move after the loss, or,
+    never moved since, its current tier -- when an evaluation on or before the loss date saw the customer (as
+    domain.tiers_in_force defines the tier in force)."""
     t = changes_t
 
     def newest(*extra: Any) -> Any:
@@ -89,8 +95,16 @@ def tier_at_loss(customer_id: Any, lost_on: Any) -> Any:
                 .where(t.c.customer_id == customer_id, t.c.kind == "tier", t.c.effective_on <= lost_on, *extra)
                 .order_by(t.c.effective_on.desc(), t.c.id.desc()).limit(1).scalar_subquery())
 
+    left_after = (sa.select(t.c.old_value)
+                  .where(t.c.customer_id == customer_id, t.c.kind == "tier", t.c.effective_on > lost_on)
+                  .order_by(t.c.effective_on, t.c.id).limit(1).scalar_subquery())
+    moved_after = sa.exists().where(t.c.customer_id == customer_id, t.c.kind == "tier", t.c.effective_on > lost_on)
+    c, r, e = customers_t, runs_t, evaluations_t
+    seen_by_then = sa.exists().where(c.c.id == customer_id, r.c.as_of <= lost_on, r.c.as_of >= c.c.created_at)
+    current = sa.select(e.c.tier).where(e.c.customer_id == customer_id).scalar_subquery()
     # two lookups, not one ordered by "recorded by then" first: SQLite cannot order by an outer column there
-    return sa.func.coalesce(newest(t.c.as_of <= lost_on), newest())
+    return sa.func.coalesce(newest(t.c.as_of <= lost_on), newest(),
+                            sa.case((moved_after, left_after), (seen_by_then, current)))
 
 
 def loss_query(rules: LossRules, start: date, end: date, customer_ids: Optional[list[int]] = None) -> sa.Select:

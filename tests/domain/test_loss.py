@@ -145,3 +145,29 @@ def test_a_rule_loss_after_a_manual_loss_ended_by_hand_counts(base):
     # the manual loss 02-01..02-10, then still no order: the rule loses it on 01-01 + 90 days
     assert sorted((e.lost_on, e.how, e.reactivated_on) for e in found) == [
         (date(2025, 2, 1), "MANUAL", date(2025, 2, 10)), (date(2025, 4, 1), "RULE", None)]
+
+
+def test_a_first_tier_is_in_force_without_a_change_row(base):
+    """The change log holds moves, not first tiers: a customer evaluated by the loss date and never moved since
+    was lost at its current tier; one that moved after the loss at the tier it left; one no evaluation had seen
+    by then at none."""
+    from domain.models import CustomerEvaluation, EvaluationRun
+
+    with base.begin() as conn:
+        run = conn.execute(EvaluationRun.__table__.insert().values(rules_checksum="x", as_of=date(2025, 3, 31), cutoffs={})
+                           ).inserted_primary_key[0]
+        conn.execute(CustomerEvaluation.__table__.insert(), [
+            dict(customer_id=cid, run_id=run, as_of=date(2025, 3, 31), tier=tier, status="active", tags=[], metrics={})
+            for cid, tier in [(3, "small"), (4, "small")]])
+
+    def level(ext: str):
+        return {e.external_id: e.tier_at_loss for e in loss.lost_customers(base, _rules(), *YEAR)}[ext]
+
+    # C: blocked from 04-01, seen by the 03-31 evaluation, never moved: its current tier
+    # D: marked lost on 02-15, before any evaluation: no tier then
+    assert (level("C"), level("D")) == ("small", None)
+    with base.begin() as conn:  # C moves after its loss: it was lost at the tier it left
+        conn.execute(TierChange.__table__.insert().values(
+            customer_id=3, as_of=date(2025, 6, 30), effective_on=date(2025, 6, 1), kind="tier", old_value="big",
+            new_value="small", cause="TIME"))
+    assert (level("C"), level("D")) == ("big", None)
