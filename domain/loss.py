@@ -183,6 +183,7 @@ def _filtered(rules: LossRules, start: date, end: date, f: LossFilter,
 def _episode(rules: LossRules, row: Any) -> LossEpisode:
     m = dict(row._mapping)
     m.pop("owner_rep_id", None)
+    m.pop("kept_count", None)
     m["revenue_lost"] = float(m["revenue_lost"])
     m["margin_lost"] = None if m["margin_lost"] is None else float(m["margin_lost"])
     m["rule_text"] = rules.text(m["rule_line"])
@@ -192,24 +193,43 @@ def _episode(rules: LossRules, row: Any) -> LossEpisode:
 PageKey = tuple[float, int, date]  # (revenue lost, customer id, loss date): biggest loss first
 
 
-def lost_customers(engine: Engine, rules: LossRules, start: date, end: date, f: LossFilter = LossFilter(), *,
-                   limit: Optional[int] = None, after: Optional[PageKey] = None,
-                   customer_ids: Optional[list[int]] = None) -> list[LossEpisode]:
-    """The episodes lost in [start, end], the biggest revenue lost first (then customer id, loss date), from a
-    keyset `after`."""
-    report, where = _filtered(rules, start, end, f, customer_ids)
-    r = report.c
-    q = sa.select(report).where(*where)
+def _biggest_first(rows: sa.Subquery, limit: Optional[int], after: Optional[PageKey]) -> sa.Select:
+    """The rows biggest revenue lost first (then customer id, loss date), from a keyset `after`."""
+    r = rows.c
+    q = sa.select(rows)
     if after is not None:
         revenue, cid, lost_on = after
         q = q.where(sa.or_(r.revenue_lost < revenue,
                            sa.and_(r.revenue_lost == revenue, r.customer_id < cid),
                            sa.and_(r.revenue_lost == revenue, r.customer_id == cid, r.lost_on < lost_on)))
     q = q.order_by(r.revenue_lost.desc(), r.customer_id.desc(), r.lost_on.desc())
-    if limit is not None:
-        q = q.limit(limit)
+    return q if limit is None else q.limit(limit)
+
+
+def lost_customers(engine: Engine, rules: LossRules, start: date, end: date, f: LossFilter = LossFilter(), *,
+                   limit: Optional[int] = None, after: Optional[PageKey] = None,
+                   customer_ids: Optional[list[int]] = None) -> list[LossEpisode]:
+    """The episodes lost in [start, end], the biggest revenue lost first (then customer id, loss date), from a
+    keyset `after`."""
+    report, where = _filtered(rules, start, end, f, customer_ids)
     with engine.connect() as conn:
-        return [_episode(rules, row) for row in conn.execute(q)]
+        rows = conn.execute(_biggest_first(sa.select(report).where(*where).subquery("kept"), limit, after))
+        return [_episode(rules, row) for row in rows]
+
+
+def lost_page(engine: Engine, rules: LossRules, start: date, end: date, f: LossFilter = LossFilter(), *,
+              limit: int, after: Optional[PageKey] = None) -> tuple[list[LossEpisode], int]:
+    """A page of lost_customers and the number of episodes the filter keeps, from ONE derivation of the loss
+    history: the count is a window over the kept rows, taken before the cursor applies. (Only a page past the
+    end, which has no row to carry it, counts again.)"""
+    report, where = _filtered(rules, start, end, f)
+    kept = sa.select(report, sa.func.count().over().label("kept_count")).where(*where).subquery("kept")
+    with engine.connect() as conn:
+        rows = conn.execute(_biggest_first(kept, limit, after)).all()
+    if not rows:
+        return [], lost_count(engine, rules, start, end, f)
+    total = int(rows[0].kept_count)
+    return [_episode(rules, row) for row in rows], total
 
 
 def lost_count(engine: Engine, rules: LossRules, start: date, end: date, f: LossFilter = LossFilter()) -> int:

@@ -244,9 +244,8 @@ class LossQueries:
         rules = loss_rules(info)
         f = loss.LossFilter(how=how.value if how else None, tier_at_loss=tier_at_loss, region=region, owner=owner)
         after_key = (key[0], key[1], date.fromisoformat(key[2])) if key else None  # dates travel as ISO text
-        rows = await run_loss(info, loss.lost_customers, c.engine, rules, start, end, f, limit=limit + 1,
-                              after=after_key)
-        total = await run_loss(info, loss.lost_count, c.engine, rules, start, end, f)
+        rows, total = await run_loss(info, loss.lost_page, c.engine, rules, start, end, f, limit=limit + 1,
+                                     after=after_key)
         pairs = [(LossEpisode.of(e), [e.revenue_lost, e.customer_id, e.lost_on]) for e in rows]
         return build_connection(pairs, kind="lost_customers", first=limit, total=total, after=after, as_of=end)
 

@@ -171,3 +171,19 @@ def test_a_first_tier_is_in_force_without_a_change_row(base):
             customer_id=3, as_of=date(2025, 6, 30), effective_on=date(2025, 6, 1), kind="tier", old_value="big",
             new_value="small", cause="TIME"))
     assert (level("C"), level("D")) == ("big", None)
+
+
+def test_a_page_carries_the_count_of_every_kept_episode(base):
+    rules = _rules()
+    everyone = loss.lost_customers(base, rules, *YEAR)
+    first, total = loss.lost_page(base, rules, *YEAR, limit=2)
+    assert total == len(everyone) == 4 and [e.key for e in first] == [e.key for e in everyone[:2]]
+    last = first[-1]
+    second, total = loss.lost_page(base, rules, *YEAR, limit=2, after=(last.revenue_lost, last.customer_id,
+                                                                       last.lost_on))
+    assert total == 4 and [e.key for e in second] == [e.key for e in everyone[2:]]  # counted before the cursor
+    big = loss.LossFilter(tier_at_loss="big")
+    assert loss.lost_page(base, rules, *YEAR, big, limit=1)[1] == loss.lost_count(base, rules, *YEAR, big) == 2
+    end = everyone[-1]
+    assert loss.lost_page(base, rules, *YEAR, limit=2, after=(end.revenue_lost, end.customer_id, end.lost_on)) \
+        == ([], 4)  # past the end: no row carries the count, so it is counted on its own
