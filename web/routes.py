@@ -21,13 +21,14 @@ __all__ = ["PAGES", "page_routes", "graphiql_html"]
 HERE = Path(__file__).parent
 PAGE_DIR = HERE / "pages"
 
-# path -> (page name: its body file and script, title, extra scripts in order)
+# path -> (page name: its body file and script, title, extra scripts in order). Plotly is none of them: it takes about
+# a second of the browser's main thread to start, so web/static/tiergraph.js loads it once the page's data is shown.
 PAGES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "/": ("overview", "Overview", ("/vendor/plotly.min.js",)),
-    "/movement": ("movement", "Movement", ("/vendor/plotly.min.js",)),
-    "/loss": ("loss", "Loss", ("/vendor/plotly.min.js",)),
-    "/customers/{id:path}": ("customer", "Customer", ("/vendor/plotly.min.js",)),
-    "/rules": ("rules", "Rule editor", ("/vendor/plotly.min.js",)),
+    "/": ("overview", "Overview", ()),
+    "/movement": ("movement", "Movement", ()),
+    "/loss": ("loss", "Loss", ()),
+    "/customers/{id:path}": ("customer", "Customer", ()),
+    "/rules": ("rules", "Rule editor", ()),
 }
 
 

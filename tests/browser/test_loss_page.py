@@ -42,6 +42,7 @@ def count_of(page, selector: str) -> tuple[int, int]:
 def settled(page) -> None:
     """Every section has drawn, so nothing moves the charts' bars any more (a forced click hits where they are)."""
     page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector("body[data-charts=true]")  # the charts come after the numbers, once plotly has loaded
     for selector in ("#tier-summary tbody tr", "#lost-list tbody tr", "#reasons tbody tr", "#winback-table tbody tr",
                      "#bridge-steps tbody tr", "#tier-chart .point", "#bridge-chart .point", "#reasons-chart .point"):
         page.wait_for_selector(selector)

@@ -123,6 +123,7 @@ def test_flows_between_the_oldest_and_newest_evaluation_match_the_change_log(bro
     assert f"{created_by_end:,} customers by {newest}, {evaluated_then:,} of them with a tier on {oldest}" in summary
 
     # one Sankey link per flow; the customers who stayed are drawn muted grey, the moves in colour
+    page.wait_for_selector("body[data-charts=true]")  # drawn once plotly has loaded, after the table
     links = page.locator("#flow-chart .sankey-link")
     assert links.count() == len(expected)
     fills = links.evaluate_all("paths => paths.map(p => getComputedStyle(p).fill)")
@@ -140,6 +141,7 @@ def test_a_sankey_link_and_a_table_row_list_their_flow(browser, server, demo_url
     revenue = {f"{f['old'] or 'none (new)'} → {f['new'] or 'none'}": f["revenue"] for f in api}
     page = browser.open("/movement")
     loaded(page)
+    page.wait_for_selector("body[data-charts=true]")  # the Sankey is drawn once plotly has loaded
 
     # the mouse on a link: its hover names the flow; a click lists that flow (a big one, so "More" pages)
     links = page.locator("#flow-chart .sankey-link")

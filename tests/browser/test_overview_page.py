@@ -82,6 +82,7 @@ def test_the_pyramids_count_what_the_database_holds_and_follow_the_date(browser,
     assert shown == expected_rows(newest["valueSummary"])
 
     # the charts: a bar per tier, the top tier (rule order, as the table) at the top, labelled with its share
+    page.wait_for_selector("body[data-charts=true]")  # drawn once plotly has loaded, after the numbers
     order = [t for t in shown if t != "Total"]
     for chart, column in (("customer", 1), ("profit", 4)):
         assert page.locator(f"#{chart}-pyramid text.bartext").all_text_contents() == [shown[t][column] for t in order]

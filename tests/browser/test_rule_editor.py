@@ -72,6 +72,8 @@ def test_a_valid_edit_is_previewed_published_diffed_and_rolled_back(private_brow
     # preview: the summary and each move as the API previews the same text
     page.locator("#preview-button").click()
     page.locator("#preview-summary").wait_for()
+    # the Sankeys are asked for with the summary and drawn once plotly has loaded (data-charts: "false" until then)
+    page.wait_for_selector("body[data-charts=true]")
     preview = _api(server, "query($s: String!) { previewRules(source: $s) { customers changedTiers "
                            "moves { kind old new customers } } }", s=edited)["previewRules"]
     assert preview["changedTiers"] > 0

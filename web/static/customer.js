@@ -95,7 +95,7 @@ function showHeader(c) {
 function showMonthlyRevenue(months) {
   const container = $("#revenue-chart");
   const x = months.map((m) => m.month);
-  const drawn = chart(container, [
+  chart(container, [  // drawn when plotly is ready; the table below does not wait for it
     {type: "bar", name: "revenue", x, y: months.map((m) => m.revenue), marker: {color: TIER_COLOURS[0]},
       hovertemplate: "%{x}: %{y:,.0f} revenue<extra></extra>"},
     {type: "bar", name: "margin", x, y: months.map((m) => m.margin), marker: {color: TIER_COLOURS[2]},
@@ -112,7 +112,6 @@ function showMonthlyRevenue(months) {
     empty: "No months."});
   tableNode.id = "monthly-revenue";
   clear($("#revenue-table")).append(tableNode);
-  return drawn;
 }
 
 // ---- value at the last evaluations --------------------------------------------------------------------------------
@@ -126,7 +125,7 @@ function showValues(values) {
     return;
   }
   const x = rows.map((v) => v.asOf);
-  const drawn = chart(container, [
+  chart(container, [  // drawn when plotly is ready; the table below does not wait for it
     {type: "scatter", mode: "lines+markers", name: "profit 12m", x, y: rows.map((v) => v.profit12m),
       line: {color: TIER_COLOURS[0]}},
     {type: "scatter", mode: "lines+markers", name: "CLV", x, y: rows.map((v) => v.clv), line: {color: TIER_COLOURS[1]}},
@@ -146,7 +145,6 @@ function showValues(values) {
   ], [...rows].reverse(), {caption: "Newest first; profit is margin minus cost to serve"});
   tableNode.id = "value-history";
   holder.append(tableNode);
-  return drawn;
 }
 
 // ---- tier and status history --------------------------------------------------------------------------------------
@@ -302,7 +300,7 @@ async function loadHistory(c, dates) {
       tierChanges(customer: $ref, kinds: ["tier", "status"], first: ${HISTORY_SIZE}) { ${HISTORY_FIELDS} }
     }`, variables);
     historyList(c.id, data.tierChanges);
-    await showValues(picked.map((_, i) => data.customer[`v${i}`]).reverse());  // oldest first
+    showValues(picked.map((_, i) => data.customer[`v${i}`]).reverse());  // oldest first
   } catch (err) {
     showError($("#history"), err);
     showError($("#value-table"), err);

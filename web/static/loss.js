@@ -2,7 +2,7 @@
 // retained, win-back by rep and the monthly revenue bridge as a waterfall whose bars list their customers.
 // The period, filters and bridge month live in the URL, so a view can be shared and the back button works.
 import {$, addDays, chart, clear, customerLink, el, fmt, gql, isoDay, loading, LOSS_HOW, lossCause, monthStart,
-  pagedTable, showError, table, TIER_COLOURS, whenReady} from "/static/tiergraph.js";
+  pagedTable, showError, table, TIER_COLOURS, unchart, whenReady} from "/static/tiergraph.js";
 
 const PAGE_SIZE = 25;
 const REASONS_CHARTED = 8;
@@ -98,33 +98,16 @@ function fresh(section) {
   return () => generation[section] === mine;
 }
 
-// A chart, or a sentence in its place when there is nothing to draw.
+// A chart (drawn when plotly is ready: the section's numbers do not wait for it), or a sentence in its place when
+// there is nothing to draw.
 function plotOrSay(container, hasData, say, draw) {
   if (!hasData) {
-    unplot(container).append(el("p", {class: "empty"}, say));
-    return Promise.resolve();
+    unchart(container).append(el("p", {class: "empty"}, say));
+    return;
   }
   const said = container.querySelector(":scope > p.empty");
   if (said) said.remove();
-  return draw();
-}
-
-// Removes a chart with its listeners.
-function unplot(container) {
-  window.Plotly.purge(container);
-  delete container.dataset.clickWired;
-  return clear(container);
-}
-
-// Calls handler(point, what) on a click on the chart's data, `what` being what the chart shows now (charts are drawn
-// again on every change of period; the listener is added once).
-function onPlotClick(container, what, handler) {
-  container.plotted = what;
-  if (container.dataset.clickWired) return;
-  container.dataset.clickWired = "yes";
-  container.on("plotly_click", (event) => {
-    if (event && event.points && event.points.length) handler(event.points[0], container.plotted);
-  });
+  draw();
 }
 
 function tierLabel(tier) {
@@ -149,11 +132,11 @@ async function loadSummary() {
       }
     }`, {from: state.from, to: state.to});
     if (!current()) return;
-    await showSummary(data.lossSummary);
+    showSummary(data.lossSummary);
   } catch (err) {
     if (!current()) return;
     showError($("#tier-table"), err);
-    unplot($("#tier-chart"));
+    unchart($("#tier-chart"));
   }
 }
 
@@ -207,29 +190,28 @@ function showSummary(rows) {
 
   const container = $("#tier-chart");
   const labels = rows.map((r) => tierLabel(r.tierAtLoss));
-  return plotOrSay(container, rows.length > 0, "No customer was lost in this period.", () => drawTiers(container,
-    rows, labels));
+  plotOrSay(container, rows.length > 0, "No customer was lost in this period.", () => drawTiers(container, rows,
+    labels));
 }
 
 function drawTiers(container, rows, labels) {
-  const drawn = chart(container, [
+  chart(container, [
     {type: "bar", name: "customers", x: labels, y: rows.map((r) => r.customers), offsetgroup: 1,
       marker: {color: TIER_COLOURS[0]}, hovertemplate: "%{x}: %{y} customers<extra></extra>"},
     {type: "bar", name: "revenue lost", x: labels, y: rows.map((r) => r.revenueLost), offsetgroup: 2, yaxis: "y2",
       marker: {color: TIER_COLOURS[2]}, hovertemplate: "%{x}: %{y:,.0f} revenue lost<extra></extra>"},
   ], {barmode: "group", xaxis: {type: "category"}, yaxis: {title: {text: "customers"}, rangemode: "tozero"},
     yaxis2: {title: {text: "revenue lost"}, overlaying: "y", side: "right", rangemode: "tozero", showgrid: false},
-    legend: {orientation: "h", y: 1.18}, margin: {l: 60, r: 70, t: 40, b: 40}});
-  onPlotClick(container, rows, (point, shown) => {
-    const tier = shown[point.pointNumber] && shown[point.pointNumber].tierAtLoss;
+    legend: {orientation: "h", y: 1.18}, margin: {l: 60, r: 70, t: 40, b: 40}},
+  {onClick: (point) => {  // a tier's bar lists its losses
+    const tier = rows[point.pointNumber] && rows[point.pointNumber].tierAtLoss;
     if (tier === null || tier === undefined) return;
     state.tier = tier;
     $("#tier-filter").value = tier;
     writeUrl();
     loadLost();
     $("#lost-title").scrollIntoView({block: "start"});
-  });
-  return drawn;
+  }});
 }
 
 // ---- the lost customers -------------------------------------------------------------------------------------------
@@ -275,7 +257,7 @@ async function loadReasons() {
       }
     }`, {from: state.from, to: state.to});
     if (!current()) return;
-    await showReasons(data.lossReasons);
+    showReasons(data.lossReasons);
   } catch (err) {
     if (!current()) return;
     showError(holder, err);
@@ -312,7 +294,7 @@ function showReasons(answer) {
   const container = $("#reasons-chart");
   const names = top.map((r) => r.reason.replace(/^late deliveries because of /, "late: ")
     .replace(/^complaints about /, "complaint: "));
-  return plotOrSay(container, top.length > 0, "No reasons to compare.", () => chart(container, [
+  plotOrSay(container, top.length > 0, "No reasons to compare.", () => chart(container, [
     {type: "bar", name: "lost", x: names, y: top.map((r) => r.lostShare), marker: {color: "#b3261e"},
       customdata: top.map((r) => fmt.ratio(r.ratio)),
       hovertemplate: "%{x}: %{y:.1%} of lost (ratio %{customdata})<extra></extra>"},
@@ -369,11 +351,11 @@ async function loadBridge() {
   try {
     const data = await gql(BRIDGE_QUERY, {month: state.month, compareTo: state.compare});
     if (!current()) return;
-    await showBridge(data.revenueBridge);
+    showBridge(data.revenueBridge);
   } catch (err) {
     if (!current()) return;
     showError(holder, err);
-    unplot($("#bridge-chart"));
+    unchart($("#bridge-chart"));
   }
 }
 
@@ -406,8 +388,7 @@ function showBridge(bridge) {
   clear($("#bridge-table")).append(tableNode,
     el("p", {class: "note"}, `${fmt.int(bridge.unchanged)} customers ordered the same in both months (in no step).`));
 
-  const container = $("#bridge-chart");
-  const drawn = chart(container, [{
+  chart($("#bridge-chart"), [{
     type: "waterfall", x, y, measure: ["absolute", ...steps.map(() => "relative"), "total"],
     text: y.map((v) => compact.format(v || 0)), textposition: "outside", cliponaxis: false,
     connector: {line: {color: "#a5a5a5"}},
@@ -415,12 +396,11 @@ function showBridge(bridge) {
     totals: {marker: {color: TIER_COLOURS[0]}},
     hovertemplate: "%{x}: %{y:,.0f}<extra></extra>",
   }], {showlegend: false, yaxis: {rangemode: "tozero"},
-    xaxis: {type: "category", tickangle: -20, automargin: true}});
-  onPlotClick(container, {bridge, steps}, (point, shown) => {
+    xaxis: {type: "category", tickangle: -20, automargin: true}},
+  {onClick: (point) => {
     const index = point.pointNumber - 1;  // bar 0 is the base, the last the month's total
-    if (index >= 0 && index < shown.steps.length) showStep(shown.bridge, shown.steps[index]);
-  });
-  return drawn;
+    if (index >= 0 && index < steps.length) showStep(bridge, steps[index]);
+  }});
 }
 
 function showStep(bridge, step, fromButton = null) {

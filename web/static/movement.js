@@ -2,7 +2,7 @@
 // rule set to a candidate (previewRules). The Sankey, the flow table and the flow's customer list come from
 // movement_flow.js (the rule editor shows its preview with the same code).
 
-import {$, clear, el, fmt, gql, loading, showError} from "/static/tiergraph.js";
+import {$, clear, el, fmt, gql, loading, showError, unchart, whenReady} from "/static/tiergraph.js";
 import {showFlows, stayed} from "/static/movement_flow.js";
 
 const CANDIDATE_KEY = "tiergraph.candidateRules";
@@ -80,14 +80,13 @@ function resetOutput() {
   clear(out.summary);
   clear(out.table);
   clear(out.list);
-  if (window.Plotly) window.Plotly.purge(out.chart);
+  unchart(out.chart);
   delete out.chart.dataset.flows;
 }
 
 function render(flows, {oldName, newName, order, summary, fetchCustomers}) {
   out.summary.textContent = summary;
-  const view = showFlows(out, flows, {oldName, newName, order, fetchCustomers});
-  return view.ready;
+  showFlows(out, flows, {oldName, newName, order, fetchCustomers});  // the Sankey follows when plotly is ready
 }
 
 async function loadDates(state) {
@@ -99,7 +98,7 @@ async function loadDates(state) {
   const flows = m.flows;
   const sum = (keep) => flows.filter(keep).reduce((s, f) => s + f.customers, 0);
   const what = kind === "TIER" ? "tier" : "status";
-  await render(flows, {
+  render(flows, {
     oldName: m.from, newName: m.to, order: (data.tiers || []).map((t) => t.tier),
     summary: `${fmt.int(m.customers)} customers by ${m.to}, ${fmt.int(sum((f) => f.old !== null))} of them ` +
       `with a ${what} on ${m.from}: ${fmt.int(sum((f) => f.old !== null && !stayed(f)))} changed ${what}, ` +
@@ -127,7 +126,7 @@ async function loadCandidate(state) {
   const flows = p.moves.filter((m) => m.kind === kind.toLowerCase());
   const moved = flows.filter((f) => !stayed(f)).reduce((s, f) => s + f.customers, 0);
   const what = kind === "TIER" ? "tier" : "status";
-  await render(flows, {
+  render(flows, {
     oldName: "active rules", newName: "candidate", order: data.tiers.map((t) => t.tier),
     summary: `As of ${p.asOf}: ${fmt.int(p.customers)} customers; ${fmt.int(moved)} would change ${what} ` +
       "under the candidate.",
@@ -177,7 +176,6 @@ async function load() {
     }
     document.body.dataset.loaded = "error";
   }
-  document.body.dataset.ready = "true";  // shown or failed in place (what whenReady in tiergraph.js marks)
 }
 
 function navigate() {
@@ -196,4 +194,4 @@ candidate.button.addEventListener("click", () => {
 window.addEventListener("popstate", load);
 
 candidate.text.value = sessionStorage.getItem(CANDIDATE_KEY) || "";
-load();
+whenReady(load());

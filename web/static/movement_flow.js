@@ -9,7 +9,7 @@
 // flowCustomers(container, flow, fetchPage). fetchPage / fetchCustomers resolve to a connection whose nodes are
 // {revenue, customer {id name externalId}} (Flow.customerList, RulePreview.moverList).
 
-import {clear, customerLink, el, fmt, pagedTable} from "/static/tiergraph.js";
+import {chart, clear, customerLink, el, fmt, pagedTable, plotly} from "/static/tiergraph.js";
 
 const PALETTE = ["#1f4e79", "#2e75b6", "#5ba3d9", "#70ad47", "#ed7d31", "#ffc000", "#7f6084", "#a5a5a5", "#264478",
   "#9e480e"];
@@ -73,7 +73,8 @@ function positions(labels, flows, side) {
 }
 
 // Draws the Sankey: left nodes the old labels, right nodes the new ones, link width = customers, unchanged flows
-// muted grey. onSelect(flow) when a link is clicked. Returns {highlight(flow)} to mark the chosen flow.
+// muted grey. onSelect(flow) when a link is clicked. Returns {ready, highlight(flow)}: ready resolves when drawn (see
+// chart() in tiergraph.js: plotly is loaded after the page's first render), highlight marks the chosen flow.
 export function drawFlows(container, flows, {onSelect, oldName = "before", newName = "after", order = [],
   selected = null} = {}) {
   const lefts = orderedLabels(flows, "old", order);
@@ -114,23 +115,17 @@ export function drawFlows(container, flows, {onSelect, oldName = "before", newNa
     ],
   };
   container.dataset.flows = String(links.length);
-  const config = {displaylogo: false, responsive: true, displayModeBar: false};
-  const drawn = window.Plotly.react(container, data,
-    {font: {family: "system-ui, sans-serif", size: 12}, paper_bgcolor: "rgba(0,0,0,0)", ...layout}, config);
-  drawn.then(() => {
-    if (container.removeAllListeners) container.removeAllListeners("plotly_click");
-    container.on("plotly_click", (event) => {
-      const point = event && event.points && event.points[0];
-      // a node's point carries its links; a link's point is the link (its pointNumber: the index in `links`)
-      if (!point || point.sourceLinks !== undefined || point.targetLinks !== undefined) return;
-      const flow = links[point.pointNumber];
-      if (flow && onSelect) onSelect(flow);
-    });
-  });
+  // a node's point carries its links; a link's point is the link (its pointNumber: the index in `links`)
+  const drawn = chart(container, data, layout, {config: {displayModeBar: false}, onClick: (point) => {
+    if (point.sourceLinks !== undefined || point.targetLinks !== undefined) return;
+    const flow = links[point.pointNumber];
+    if (flow && onSelect) onSelect(flow);
+  }});
   return {
     ready: drawn,
-    highlight(flow) {
-      window.Plotly.restyle(container, {"link.color": [links.map((f) => linkColour(f, colours, flow))]});
+    highlight(flow) {  // once drawn (a flow chosen in the table before may wait for plotly)
+      drawn.then((shown) => shown && plotly().then((Plotly) => Plotly.restyle(container,
+        {"link.color": [links.map((f) => linkColour(f, colours, flow))]})));
     },
   };
 }
@@ -207,5 +202,6 @@ export function showFlows({chart, table, list}, flows, {fetchCustomers, oldName,
   const rows = flowTable(table, flows, {onSelect: select, oldName, newName});
   clear(list).append(el("p", {class: "note"}, flows.length ?
     "Choose a flow (a link of the chart or a row of the table) to list its customers." : ""));
+  // ready: the chart is drawn (the table and list are there at once)
   return {ready: drawn.ready, select, get selected() { return current; }};
 }

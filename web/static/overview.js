@@ -1,7 +1,8 @@
 // Overview: for one evaluation date, the customer pyramid beside the profit pyramid, customers per tier and status,
 // and the three value classes (most valuable, fastest growing, negative value). One GraphQL request per date.
 
-import {$, chart, clear, customerLink, el, fmt, gql, loading, showError, table, TIER_COLOURS} from "/static/tiergraph.js";
+import {$, chart, clear, customerLink, el, fmt, gql, loading, showError, table, TIER_COLOURS, whenReady}
+  from "/static/tiergraph.js";
 
 const CLASS_SIZE = 10;
 
@@ -136,7 +137,6 @@ async function load() {
     } catch { /* the error above says why */ }
     document.body.dataset.loaded = "error";
   }
-  document.body.dataset.ready = "true";  // shown or failed in place (what whenReady in tiergraph.js marks)
 }
 
 picker.addEventListener("change", () => {
@@ -148,4 +148,4 @@ picker.addEventListener("change", () => {
 window.addEventListener("popstate", load);
 $("#overview-controls").addEventListener("submit", (event) => event.preventDefault());
 
-load();
+whenReady(load());

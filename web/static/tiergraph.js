@@ -174,20 +174,132 @@ export function pagedTable(container, columns, fetchPage, {caption, empty, pageL
 
 export const TIER_COLOURS = ["#1f4e79", "#2e75b6", "#9dc3e6", "#deebf7", "#c9c9c9", "#a5a5a5"];
 
-// Plotly (served from the installed plotly package) with the settings every chart shares.
-export function chart(container, data, layout = {}) {
-  const base = {margin: {l: 60, r: 20, t: 30, b: 40}, font: {family: "system-ui, sans-serif", size: 12},
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)"};
-  return window.Plotly.react(container, data, {...base, ...layout},
-    {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"]});
+// Plotly (4.8 MB, served from the installed plotly package) is no page's script: running it takes about a second of
+// the browser's main thread, so it is loaded on demand, once, as an async script. Charts wait until the page's first
+// render has settled and been painted (whenReady below), so numbers and tables never wait for the charting library.
+const PLOTLY_SRC = "/vendor/plotly.min.js";
+let plotlyLoad = null;
+
+// Resolves to window.Plotly, adding <script async src=/vendor/plotly.min.js> on the first call; rejects with an Error
+// saying so when the script cannot be loaded (a later call tries again).
+export function plotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoad) {
+    plotlyLoad = new Promise((resolve, reject) => {
+      const failed = (why) => {
+        script.remove();
+        plotlyLoad = null;
+        reject(new Error(`the charting library ${PLOTLY_SRC} ${why}`));
+      };
+      const script = el("script", {src: PLOTLY_SRC, async: true});
+      script.addEventListener("load", () => (window.Plotly ? resolve(window.Plotly) : failed("did not define Plotly")));
+      script.addEventListener("error", () => failed("could not be loaded"));
+      document.head.append(script);
+    });
+  }
+  return plotlyLoad;
+}
+
+let whenReadyCalled = false;
+let firstRenderSettled;
+const firstRender = new Promise((resolve) => { firstRenderSettled = resolve; });
+// after the first render is on screen (a frame, then a task), or at once for a page that never calls whenReady
+const chartsMayStart = firstRender.then(() => new Promise((resolve) => {
+  requestAnimationFrame(() => setTimeout(resolve, 0));
+  setTimeout(resolve, 100);  // no frame comes in a hidden tab
+}));
+document.addEventListener("DOMContentLoaded", () => {  // every module has run by now
+  if (!whenReadyCalled) firstRenderSettled();
+});
+
+const drawing = new Set();          // the draws not finished yet
+const latestDraw = new WeakMap();   // container -> token of its latest chart()/unchart(): an older draw gives way
+const clickListener = new WeakMap();
+
+const CHART_LAYOUT = {margin: {l: 60, r: 20, t: 30, b: 40}, font: {family: "system-ui, sans-serif", size: 12},
+  paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)"};
+const CHART_CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"]};
+
+// Draws (or redraws) a Plotly chart in `container` with the settings every chart shares; until it is drawn the
+// container says "drawing chart…". onClick(point, event) on a click on the chart's data (Plotly's plotly_click,
+// point = event.points[0]); a redraw replaces the previous handler. Resolves to the container once drawn, or to
+// null when it was not: a later chart()/unchart() of the container took over, the container left the page, or
+// Plotly could not be loaded (the error is then shown in place). Never rejects.
+export function chart(container, data, layout = {}, {config = {}, onClick} = {}) {
+  const token = {};
+  latestDraw.set(container, token);
+  const drawnBefore = container.querySelector(":scope > .plot-container");
+  if (!drawnBefore && !container.querySelector(":scope > .chart-note")) {
+    clear(container).append(el("p", {class: "chart-note", "aria-live": "polite"}, "drawing chart…"));
+  }
+  const drawn = (async () => {
+    let Plotly;
+    try {
+      await chartsMayStart;
+      Plotly = await plotly();
+    } catch (err) {
+      if (latestDraw.get(container) === token) showError(container, `the chart could not be drawn: ${err.message}`);
+      return null;
+    }
+    if (latestDraw.get(container) !== token || !container.isConnected) return null;  // replaced meanwhile
+    const note = container.querySelector(":scope > .chart-note");
+    if (note) note.remove();
+    try {
+      await Plotly.react(container, data, {...CHART_LAYOUT, ...layout}, {...CHART_CONFIG, ...config});
+    } catch (err) {  // a bug of ours or plotly's: said in place and on the console
+      console.error(err);
+      unchart(container);
+      showError(container, err);
+      return null;
+    }
+    const before = clickListener.get(container);
+    if (before && container.removeListener) container.removeListener("plotly_click", before);
+    clickListener.delete(container);
+    if (onClick) {
+      const listener = (event) => {
+        if (event && event.points && event.points.length) onClick(event.points[0], event);
+      };
+      container.on("plotly_click", listener);
+      clickListener.set(container, listener);
+    }
+    return container;
+  })();
+  drawing.add(drawn);
+  markCharts();
+  drawn.finally(() => {
+    drawing.delete(drawn);
+    markCharts();
+  });
+  return drawn;
+}
+
+// Removes the container's chart (and a draw still waiting for Plotly) with its listeners; empties the container.
+export function unchart(container) {
+  latestDraw.set(container, {});
+  clickListener.delete(container);
+  if (window.Plotly) window.Plotly.purge(container);
+  return clear(container);
 }
 
 // ---- readiness ----------------------------------------------------------------------------------------------------
 
-// A page calls this with the promises of its first render; when all have settled (shown or failed in place) the
-// body carries data-ready="true", which tests and bench/bench_pages.py wait for.
+// body[data-charts]: "true" once the page is ready and every chart asked for is drawn (or failed in place); "false"
+// while one is being drawn after that.
+function markCharts() {
+  if (document.body.dataset.ready === "true") document.body.dataset.charts = drawing.size ? "false" : "true";
+}
+
+// A page calls this once with the promises of its first render (its content: numbers, tables, lists — never a
+// chart's promise, since charts wait for this). When all have settled (shown or failed in place) the body carries
+// data-ready="true", then charts start and data-charts="true" marks them drawn; tests and bench/bench_pages.py wait
+// for these.
 export function whenReady(...renders) {
-  return Promise.allSettled(renders).then(() => { document.body.dataset.ready = "true"; });
+  whenReadyCalled = true;
+  return Promise.allSettled(renders).then(() => {
+    document.body.dataset.ready = "true";
+    markCharts();
+    firstRenderSettled();
+  });
 }
 
 // ---- header: customer search and token dialog ---------------------------------------------------------------------
