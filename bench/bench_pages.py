@@ -142,6 +142,22 @@ def measure(browser, url: str, repeat: int, *, stub_api: bool) -> dict[str, floa
         context.close()
 
 
+def screenshots(browser, base: str, pages: dict[str, str], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    context = new_context(browser, stub_api=False)
+    try:
+        for name, path in pages.items():
+            page = context.new_page()
+            page.goto(base + path)
+            page.wait_for_function("window.__marks.charts !== undefined", timeout=120_000)
+            target = folder / f"{name.replace(' ', '-')}.png"
+            page.screenshot(path=str(target), full_page=True)
+            page.close()
+            print(f"saved {target}")
+    finally:
+        context.close()
+
+
 COLUMNS = ["content cold", "content warm", "charts cold", "charts warm", "baseline cold", "baseline warm"]
 
 
@@ -149,6 +165,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--screenshots", type=Path, metavar="DIR",
+                        help="also save each page, charts drawn, as DIR/<page>.png (the README's pictures)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -174,6 +192,8 @@ def main() -> None:
                 ratio = row["content warm"] / row["baseline warm"]
                 print(f"| {name:<12} | {cells} | {ratio:5.1f} | {'yes' if row['content warm'] < 1000 else 'NO':>9} |",
                       flush=True)
+            if args.screenshots:
+                screenshots(browser, base, pages, args.screenshots)
             browser.close()
     finally:
         proc.terminate()
