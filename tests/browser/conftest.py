@@ -112,14 +112,16 @@ def server(demo_url):
     srv.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this thread while it is open,
+# and tests of other modules run later on the same worker call asyncio.run() (which refuses to nest).
+@pytest.fixture(scope="module")
 def _playwright():
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(_playwright):
     browser = _playwright.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_ARGS)
     yield browser
