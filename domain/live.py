@@ -29,7 +29,7 @@ from typing import Any, Iterable, Iterator, Optional
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from domain import evaluation_state as es
+from domain import evaluation_state as es, loss_store
 from domain.evaluation import _clean, rules_checksum
 from domain.models import Customer, CustomerScore, EvaluationRun, RuleSet as RuleSetTable, ValueRun
 from domain.records import load_all_records
@@ -110,6 +110,8 @@ def reevaluate(conn: Connection, customer_ids: Iterable[int], as_of: date, cause
                 effective=effective, redate=cause.kind == "NEW_DATA"))
         es.apply_states(conn, fresh, cause, rule_set_version=version.version, rules_source=version.source)
         states += fresh
+    # their loss history follows in the same transaction (domain.loss_store; nothing when the store is stale)
+    loss_store.refresh(conn, ruleset, touched)
     return states
 
 

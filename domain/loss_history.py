@@ -41,6 +41,9 @@ LOST = "lost"
 AT_RISK = "at_risk"
 # on the same day, the more definite cause names the episode
 HOW_ORDER = {"BLOCKED": 0, "MANUAL": 1, "RULE": 2}
+# an episode's columns, derived or stored (loss_episodes)
+EPISODE_COLUMNS = ("customer_id", "lost_on", "how", "rule_line", "reason", "reactivated_on", "end_kind",
+                   "reactivation_note", "last_order_at", "at_risk_on")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class LossRules:
     ruleset: n.RuleSet
     lost: tuple[int, ...]
     at_risk: tuple[int, ...]
+    # True: read the history kept in loss_episodes (domain.loss_store.prepared says when it is current for these
+    # rules); False: derive it from the records
+    stored: bool = False
 
     @classmethod
     def of(cls, ruleset: n.RuleSet) -> "LossRules":
@@ -220,15 +226,27 @@ def episodes(rules: LossRules, start: date, end: date, customer_ids: Optional[li
     (ORDER / REACTIVATED), reactivation_note, last_order_at (the last order on or before the loss date) and
     at_risk_on (RULE: the first day of the gap with the status at_risk, if before the loss). `customer_ids`
     narrows it to those customers."""
-    every = _all_episodes(rules, start, end, customer_ids)
+    if rules.stored:
+        every = _stored(lost_on_or_before=end, customer_ids=customer_ids)
+    else:
+        every = _all_episodes(rules, start, end, customer_ids)
     # MATERIALIZED: reports join it several times (orders, complaints, deliveries); derived once
     return (sa.select(every).where(every.c.lost_on >= p_date(start))
             .cte("episodes_in_period").prefix_with("MATERIALIZED"))
 
 
+def _stored(lost_on_or_before: date, customer_ids: Optional[list[int]] = None) -> sa.Subquery:
+    """The stored history (domain.loss_store) as the derivation gives it, up to a loss date."""
+    from domain.models import StoredLossEpisode
+
+    t = StoredLossEpisode.__table__
+    return (sa.select(*(t.c[c] for c in EPISODE_COLUMNS))
+            .where(t.c.lost_on <= p_date(lost_on_or_before), *_only(t, customer_ids)).subquery("episodes"))
+
+
 def lost_customers_on(rules: LossRules, day: date) -> sa.Select:
     """SELECT customer_id of the customers in a loss episode open on `day` (lost on or before it, not
     reactivated by it)."""
-    every = _all_episodes(rules, day, day)
+    every = _stored(day) if rules.stored else _all_episodes(rules, day, day)
     return sa.select(every.c.customer_id).where(
         sa.or_(every.c.reactivated_on.is_(None), every.c.reactivated_on > p_date(day)))

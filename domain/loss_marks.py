@@ -183,6 +183,7 @@ def mark_lost(engine: Engine, customer: CustomerRef, on: date, reason: Optional[
                                f"({other.reason!r}); a loss from {on} would run into it (no order or reactivation "
                                f"in between)", lost_on=other.lost_on, reason=other.reason)
         stored = _mark(conn, mark_id)
+        _refresh_loss_history(conn, row.id)
     return MarkWritten(stored, row, True)
 
 
@@ -205,7 +206,17 @@ def reactivate(engine: Engine, customer: CustomerRef, on: date, note: Optional[s
             raise NotLost(f"customer '{row.external_id}' is not marked lost on {on}{_why_not_lost(episodes, on)}",
                           customer_external_id=row.external_id, on=on)
         stored = _mark(conn, _insert(conn, row.id, REACTIVATED, on, note_text, by))
+        _refresh_loss_history(conn, row.id)
     return MarkWritten(stored, row, True)
+
+
+def _refresh_loss_history(conn: Connection, customer_id: int) -> None:
+    """The stored loss history follows the mark in the same transaction (domain.loss_store)."""
+    from domain import live, loss_store
+
+    rules = live.active_rules(conn)
+    if rules is not None:
+        loss_store.refresh(conn, rules[1], [customer_id])
 
 
 def _why_not_lost(episodes: list[Any], on: date) -> str:

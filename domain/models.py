@@ -331,3 +331,35 @@ class LossMark(SQLModel, table=True):
     text: Optional[str] = Field(default=None, max_length=2000)  # a lost mark's reason; a reactivation's note
     recorded_at: datetime = Field(default_factory=utcnow)
     recorded_by: Optional[str] = Field(default=None, max_length=200)
+
+
+class StoredLossEpisode(SQLModel, table=True):
+    """The loss history kept ready (domain.loss_store): the rows domain.loss_history derives, for all history and
+    every loss date the data already implies, so reports of any period read it instead of deriving it again."""
+
+    __tablename__ = "loss_episodes"
+    __table_args__ = (Index("ix_loss_episodes_customer_lost_on", "customer_id", "lost_on"),
+                      Index("ix_loss_episodes_lost_on", "lost_on"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customers.id")
+    lost_on: date
+    how: str = Field(max_length=10)
+    rule_line: Optional[int] = None
+    reason: Optional[str] = Field(default=None, max_length=2000)
+    reactivated_on: Optional[date] = None
+    end_kind: Optional[str] = Field(default=None, max_length=20)
+    reactivation_note: Optional[str] = Field(default=None, max_length=2000)
+    last_order_at: Optional[date] = None
+    at_risk_on: Optional[date] = None
+
+
+class LossHistoryState(SQLModel, table=True):
+    """What the stored loss history was built from (one row): the status rules' checksum and the evaluation and
+    value runs in force then. Another run or other rules make it stale until the next rebuild."""
+
+    __tablename__ = "loss_history_state"
+    id: int = Field(default=1, primary_key=True)
+    rules_checksum: str = Field(max_length=64)
+    evaluation_run_id: Optional[int] = None
+    value_run_id: Optional[int] = None
+    built_at: datetime = Field(default_factory=utcnow)

@@ -66,6 +66,15 @@ class Loaders:
             self._data_today = asyncio.ensure_future(self.run(data_today, self.engine))
         return await self._data_today
 
+    async def loss_rules(self) -> Any:
+        """The active rules' LossRules for loss reports, reading the stored loss history when it is current
+        (domain.loss_store.prepared, which rebuilds a stale one), once per request."""
+        if getattr(self, "_loss_rules", None) is None:
+            from domain.loss_store import prepared
+
+            self._loss_rules = asyncio.ensure_future(self.run(prepared, self.engine, self._rules()))
+        return await self._loss_rules
+
     def _by_key(self, table: sa.Table, column: str) -> DataLoader:
         return DataLoader(partial(self._batch, partial(_rows_by_key, table=table, column=column)))
 
@@ -112,10 +121,9 @@ class Loaders:
         newest first), from the loss history of the active rules: one statement for the batch."""
         from domain.data_date import FIRST_DAY
         from domain.loss import lost_customers
-        from domain.loss_history import LossRules
 
         today = await self.data_today()
-        rules = LossRules.of(self._rules())
+        rules = await self.loss_rules()
         found = await self.run(lost_customers, self.engine, rules, FIRST_DAY, today,
                                customer_ids=list(customer_ids))
         by_customer: dict[int, list[Any]] = defaultdict(list)

@@ -208,8 +208,9 @@ async def loss_period(info: Info, start: Optional[date], end: Optional[date]) ->
     return start, end
 
 
-def loss_rules(info: Info) -> LossRules:
-    return LossRules.of(ctx(info).rules)
+async def loss_rules(info: Info) -> LossRules:
+    """The rules loss reports use: the stored loss history when it is current (domain.loss_store)."""
+    return await ctx(info).loaders.loss_rules()
 
 
 async def run_loss(info: Info, fn, *args, **kwargs):
@@ -241,7 +242,7 @@ class LossQueries:
         limit = page_size(first)
         key = decode_cursor("lost_customers", after)
         c = ctx(info)
-        rules = loss_rules(info)
+        rules = await loss_rules(info)
         f = loss.LossFilter(how=how.value if how else None, tier_at_loss=tier_at_loss, region=region, owner=owner)
         after_key = (key[0], key[1], date.fromisoformat(key[2])) if key else None  # dates travel as ISO text
         rows, total = await run_loss(info, loss.lost_page, c.engine, rules, start, end, f, limit=limit + 1,
@@ -254,7 +255,7 @@ class LossQueries:
                       permission_classes=[Public])
     async def loss_summary(self, info: Info, from_: FromArg = None, to: ToArg = None) -> list[LossByTier]:
         start, end = await loss_period(info, from_, to)
-        rows = await run_loss(info, loss.loss_summary, ctx(info).engine, loss_rules(info), start, end)
+        rows = await run_loss(info, loss.loss_summary, ctx(info).engine, await loss_rules(info), start, end)
         return [LossByTier(tier_at_loss=r.tier_at_loss, customers=r.customers, episodes=r.episodes,
                            revenue_lost=r.revenue_lost, margin_lost=r.margin_lost, blocked=r.blocked,
                            manual=r.manual, rule=r.rule, with_overdue_complaints=r.with_overdue_complaints,

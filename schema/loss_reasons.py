@@ -104,7 +104,7 @@ class LossReasonQueries:
                                   "delay reason, and the ratio.", permission_classes=[Public])
     async def loss_reasons(self, info: Info, from_: FromArg = None, to: ToArg = None) -> LossReasons:
         start, end = await loss_period(info, from_, to)
-        found = await run_loss(info, reasons.loss_reasons, ctx(info).engine, loss_rules(info), start, end)
+        found = await run_loss(info, reasons.loss_reasons, ctx(info).engine, await loss_rules(info), start, end)
         return LossReasons(from_=found.start, to=found.end, lost_customers=found.lost_customers,
                            retained_customers=found.retained_customers,
                            reasons=[LossReason.of(r) for r in found.reasons])
@@ -115,7 +115,7 @@ class LossReasonQueries:
     async def win_back(self, info: Info, from_: FromArg = None, to: ToArg = None) -> WinBack:
         start, end = await loss_period(info, from_, to)
         today = await ctx(info).loaders.data_today()
-        rows = await run_loss(info, win_back.win_back_by_rep, ctx(info).engine, loss_rules(info), start, end, today)
+        rows = await run_loss(info, win_back.win_back_by_rep, ctx(info).engine, await loss_rules(info), start, end, today)
         return WinBack(from_=start, to=end, reps=[
             RepWinBack(lost_customers=r.lost_customers, with_attempt=r.with_attempt, without_attempt=r.without_attempt,
                        reactivated_within_90_days_of_attempt=r.reactivated_within_90_days_of_attempt,

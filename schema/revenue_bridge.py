@@ -126,12 +126,13 @@ def parse_month(value: str, name: str = "month") -> date:
     return month
 
 
-def _lost_at(day: date, info: Info) -> sa.Select:
+async def _lost_at(day: date, info: Info) -> sa.Select:
     """The customers whose status is lost on `day` (in a loss episode open then: blocked, rule or manual), as a
     SELECT of `customer_id`."""
-    from domain.loss_history import LossRules, lost_customers_on
+    from domain.loss_history import lost_customers_on
+    from schema.loss import loss_rules
 
-    return lost_customers_on(LossRules.of(ctx(info).rules), day)
+    return lost_customers_on(await loss_rules(info), day)
 
 
 @strawberry.type
@@ -143,7 +144,7 @@ class RevenueBridgeQueries:
                              month: Annotated[str, strawberry.argument(description="YYYY-MM, e.g. \"1998-03\".")],
                              compare_to: BridgeComparison = BridgeComparison.PREVIOUS_MONTH) -> RevenueBridge:
         start = parse_month(month)
-        args = _BridgeArgs(start, compare_to.value, _lost_at(bridge.month_end(start), info))
+        args = _BridgeArgs(start, compare_to.value, await _lost_at(bridge.month_end(start), info))
         c = ctx(info)
         b = await c.loaders.run(bridge.revenue_bridge, c.engine, args.month, args.compare_to, args.lost_at_month_end)
         return RevenueBridge(
