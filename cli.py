@@ -92,6 +92,7 @@ def cmd_demo(args, settings: Settings) -> int:
             return 1
     if _evaluate(engine, settings, None) != 0:
         return 1
+    _prepare_loss_history(engine, settings)
     if args.no_serve:
         return 0
     return cmd_serve(args, _with_demo_admin_token(settings, args.host or settings.host, args.port or settings.port))
@@ -196,7 +197,18 @@ def _print_distribution(engine, dist, tier_order: list[str], status_order: list[
 
 
 def cmd_evaluate(args, settings: Settings) -> int:
-    return _evaluate(_engine(settings), settings, args.as_of)
+    engine = _engine(settings)
+    if _evaluate(engine, settings, args.as_of) != 0:
+        return 1
+    _prepare_loss_history(engine, settings)
+    return 0
+
+
+def _prepare_loss_history(engine, settings: Settings) -> None:
+    """The stored loss history for the rules in force, rebuilt now rather than by the first loss report."""
+    from domain import loss_store
+
+    loss_store.prepare_after_batch(engine, _active_ruleset(engine, settings))
 
 
 def cmd_tick(args, settings: Settings) -> int:
@@ -311,6 +323,13 @@ def cmd_explain(args, settings: Settings) -> int:
     return 0
 
 
+def _loss_rules(engine, settings: Settings):
+    """The rules loss reports use: reading the stored loss history (domain.loss_store), rebuilt if stale."""
+    from domain.loss_store import prepared
+
+    return prepared(engine, _active_ruleset(engine, settings))
+
+
 def _active_ruleset(engine, settings: Settings):
     from domain.rulesets import ActiveRules
 
@@ -330,11 +349,10 @@ def cmd_loss(args, settings: Settings) -> int:
     from rich.table import Table
 
     from domain.loss import lost_customers, loss_summary
-    from domain.loss_history import LossRules
 
     engine = _engine(settings)
     start, end = _loss_period(engine, args)
-    rules = LossRules.of(_active_ruleset(engine, settings))
+    rules = _loss_rules(engine, settings)
     table = Table(title=f"lost {start} .. {end}, per tier at loss")
     for name in ("tier at loss", "customers", "episodes", "revenue lost", "margin lost", "rule", "blocked",
                  "manual", "overdue complaints", "late deliveries", "reactivated"):
@@ -360,12 +378,11 @@ def cmd_loss_reasons(args, settings: Settings) -> int:
     """Why: the signs seen on lost customers against retained ones."""
     from rich.table import Table
 
-    from domain.loss_history import LossRules
     from domain.loss_reasons import loss_reasons
 
     engine = _engine(settings)
     start, end = _loss_period(engine, args)
-    found = loss_reasons(engine, LossRules.of(_active_ruleset(engine, settings)), start, end)
+    found = loss_reasons(engine, _loss_rules(engine, settings), start, end)
     table = Table(title=f"why {found.lost_customers:,} customers were lost {start} .. {end} "
                         f"(against {found.retained_customers:,} retained)")
     for name in ("reason", "lost", "retained", "ratio"):
@@ -383,13 +400,12 @@ def cmd_winback(args, settings: Settings) -> int:
     from rich.table import Table
 
     from domain.data_date import data_today
-    from domain.loss_history import LossRules
     from domain.models import SalesRep
     from domain.win_back import win_back_by_rep
 
     engine = _engine(settings)
     start, end = _loss_period(engine, args)
-    rows = win_back_by_rep(engine, LossRules.of(_active_ruleset(engine, settings)), start, end, data_today(engine))
+    rows = win_back_by_rep(engine, _loss_rules(engine, settings), start, end, data_today(engine))
     reps = SalesRep.__table__
     with engine.connect() as conn:
         names = dict(conn.execute(sa.select(reps.c.id, reps.c.name)).all())
@@ -408,12 +424,12 @@ def cmd_bridge(args, settings: Settings) -> int:
     from rich.table import Table
 
     from domain import revenue_bridge as rb
-    from domain.loss_history import LossRules, lost_customers_on
+    from domain.loss_history import lost_customers_on
 
     engine = _engine(settings)
     month = date.fromisoformat(args.month + "-01")
     compare_to = rb.SAME_MONTH_LAST_YEAR if args.compare_to == "last-year" else rb.PREVIOUS_MONTH
-    lost = lost_customers_on(LossRules.of(_active_ruleset(engine, settings)), rb.month_end(month))
+    lost = lost_customers_on(_loss_rules(engine, settings), rb.month_end(month))
     b = rb.revenue_bridge(engine, month, compare_to, lost)
     table = Table(title=f"revenue {b.base_month:%Y-%m} {b.base_total:,.0f} -> {b.month:%Y-%m} {b.total:,.0f}")
     for name in ("category", "customers", "revenue effect", "margin effect"):

@@ -172,6 +172,9 @@ def _full_batch(engine, settings: Settings) -> None:
                                     monetary=settings.rfm_monetary)
     log.info("full batch as of %s: %d customers (every %d days)", run.as_of, run.customer_count,
              settings.full_batch_days)
+    from domain.loss_store import prepare_after_batch
+
+    prepare_after_batch(engine, ruleset)
 
 
 async def _daily_tick(engine, settings: Settings, stop: threading.Event) -> None:

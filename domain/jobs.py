@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from domain import rulesets
+from domain import loss_store, rulesets
 from domain.data_date import data_today
 from domain.models import Job as JobTable, utcnow
 from rules.compiler import compile_rules
@@ -164,6 +164,7 @@ def _run(engine: Engine, job_id: int, version: rulesets.Version) -> None:
             as_of = conn.execute(sa.select(jobs_t.c.as_of).where(jobs_t.c.id == job_id)).scalar_one()
             conn.execute(jobs_t.update().where(jobs_t.c.id == job_id).values(state="running", started_at=utcnow()))
         rulesets.apply(engine, version, as_of, progress, then=succeeded)
+        loss_store.prepare_after_batch(engine, compile_rules(version.source))
     except Exception as exc:  # noqa: BLE001 - a job records why it failed instead of losing the error in a thread
         log.warning("job %s failed: %s", job_id, exc)
         with engine.begin() as conn:

@@ -19,6 +19,7 @@ Writes that bypass the writers (raw SQL) are not seen: the store answers as of i
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import date
 from typing import Iterable, Optional
@@ -34,10 +35,12 @@ from domain.rulesets import checksum
 from rules import nodes as n
 from rules.to_sql_dated import DailyCondition
 
-__all__ = ["HORIZON", "rebuild", "refresh", "is_current", "prepared"]
+__all__ = ["HORIZON", "rebuild", "refresh", "is_current", "prepared", "prepare_after_batch"]
 
 HORIZON = date(9000, 1, 1)  # derive every loss date the data implies; reports keep those up to their period's end
 REBUILD_WAIT_SECONDS = 2.0  # a report waits this long for the writers' turn, then derives the history itself
+
+log = logging.getLogger("tiergraph")
 
 episodes_t = StoredLossEpisode.__table__
 state_t = LossHistoryState.__table__
@@ -98,3 +101,12 @@ def prepared(engine: Engine, ruleset: n.RuleSet) -> LossRules:
     except (WriterBusy, DailyCondition):  # busy: derive this once; `days since`: the report says it cannot
         return rules
     return replace(rules, stored=True)
+
+
+def prepare_after_batch(engine: Engine, ruleset: n.RuleSet) -> None:
+    """Rebuild right after a batch (a publish job, the server's full batch, `tiergraph evaluate`), so the first
+    report after it does not wait for it. A failure here only leaves the rebuild to that report."""
+    try:
+        prepared(engine, ruleset)
+    except Exception:  # noqa: BLE001 - the batch succeeded; the next report rebuilds or derives
+        log.exception("the loss history could not be rebuilt after the batch; the next report will")
