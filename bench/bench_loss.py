@@ -28,10 +28,14 @@ deliveries) and a tier-at-loss lookup; lossReasons adds a second history (the cu
 first day) and the retained customers' evidence; the revenue bridge reads the orders of two months plus the
 customers lost at the month's end (a history of the gaps open on that day); the backtest derives the history of one
 condition instead of the status list.
+
+Then the stored history (domain.loss_store, what the server's reports read): one rebuild of the whole history
+(what a batch costs on top of its evaluation), and the same reports reading it, marked "(stored)".
 """
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import os
 import statistics
 import sys
@@ -49,6 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_rules import _f, _iso, load_pg  # noqa: E402
 from domain.db import make_engine, migrate  # noqa: E402
 from domain.loss import lost_count, lost_customers, loss_summary  # noqa: E402
+from domain import loss_store  # noqa: E402
+from domain.evaluation_state import writer_transaction  # noqa: E402
 from domain.loss_history import LossRules, episodes, lost_customers_on  # noqa: E402
 from domain.loss_reasons import loss_reasons  # noqa: E402
 from domain.revenue_bridge import PREVIOUS_MONTH, STOPPED_LOST, month_end, revenue_bridge  # noqa: E402
@@ -329,11 +335,22 @@ def main(argv=None) -> int:
             return f"{len(conn.execute(sa.text(BASELINE)).fetchall()):,} customers"
 
     todo = reports(engine, rules)
+
+    def rebuild() -> str:
+        with writer_transaction(engine) as conn:
+            loss_store.rebuild(conn, rules)
+        with engine.connect() as conn:
+            return f"{conn.execute(sa.text('SELECT count(*) FROM loss_episodes')).scalar_one():,} episodes stored"
+
+    # the same reports reading the stored history (domain.loss_store), after one rebuild of it
+    stored = [(f"{name} (stored)", run) for name, run in reports(engine, replace(rules, stored=True))
+              if not name.startswith("backtest")]
+    todo += [("rebuild the stored loss history (whole)", rebuild), *stored]
     print(f"\n{engine.dialect.name}, {args.customers:,} customers, data up to {TODAY}; month {MONTH[0]:%Y-%m}, "
           f"quarter {QUARTER[0]} .. {QUARTER[1]}; best of {args.repeat} (1 when a run takes over "
           f"{args.patience:.0f} s); load average {os.getloadavg()[0]:.1f}\n")
-    print(f"| {'report':<40} | {'seconds':>8} | {'GROUP BY':>8} | {'ratio':>7} | found")
-    print(f"| {'-' * 40} | {'-' * 8} | {'-' * 8} | {'-' * 7} | -----")
+    print(f"| {'report':<44} | {'seconds':>8} | {'GROUP BY':>8} | {'ratio':>7} | found")
+    print(f"| {'-' * 44} | {'-' * 8} | {'-' * 8} | {'-' * 7} | -----")
     ratios = []
     for name, run in todo:
         # the baseline just before each report: on a shared machine the load changes during a long run
@@ -341,7 +358,7 @@ def main(argv=None) -> int:
         seconds, runs, what = best_of(run, args.repeat, args.patience)
         ratios.append(seconds / base)
         once = "" if runs == args.repeat else f" ({runs} run{'s' if runs > 1 else ''})"
-        print(f"| {name:<40} | {seconds:>8.3f} | {base:>8.3f} | {seconds / base:>7.1f} | {what}{once}", flush=True)
+        print(f"| {name:<44} | {seconds:>8.3f} | {base:>8.3f} | {seconds / base:>7.1f} | {what}{once}", flush=True)
     print(f"\nGROUP BY over the orders: {base_found}; median ratio {statistics.median(ratios):.1f}, highest "
           f"{max(ratios):.1f}; load average {os.getloadavg()[0]:.1f}")
     engine.dispose()
