@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.data_date import FIRST_DAY
 from domain.evaluation_state import WriterBusy, writer_transaction
+from domain.faults import crash_point
 from domain.loss_history import EPISODE_COLUMNS, LossRules, _all_episodes
 from domain.models import EvaluationRun, LossHistoryState, StoredLossEpisode, ValueRun
 from domain.rulesets import checksum
@@ -65,6 +66,7 @@ def rebuild(conn: Connection, rules: LossRules) -> None:
     """The whole history again, and what it is built from (inside a writer transaction)."""
     conn.execute(episodes_t.delete())
     _insert_derived(conn, rules, None)
+    crash_point("loss_store:rebuilt")  # tests kill the process here: the transaction leaves the store as it was
     conn.execute(state_t.delete())
     conn.execute(state_t.insert().values(id=1, **_built_from(conn, rules.ruleset.source)))
 

@@ -136,3 +136,31 @@ def test_concurrent_reports_rebuild_it_once(engine):
                                       "from loss_episodes")).one()
     derived = _rows(engine, LossRules.of(ruleset), date(1900, 1, 1), date(2030, 1, 1))
     assert stored[0] == stored[1] == len(derived) >= 40  # every customer lost once at least, none twice
+
+
+def test_a_rebuild_killed_midway_leaves_the_store_as_it_was(demo):
+    """kill -9 in the middle of a rebuild (the `tiergraph loss` command starting it): one transaction, so the rows
+    and the state are as before; the next report rebuilds it whole."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    engine, ruleset = demo
+    loss_store.prepared(engine, ruleset)
+    run_batch(engine, ruleset, data_today(engine))  # stale: the next report rebuilds
+
+    def snapshot():
+        with engine.connect() as conn:
+            return (conn.execute(sa.text("select count(*), min(id), max(id) from loss_episodes")).one(),
+                    conn.execute(sa.text("select evaluation_run_id from loss_history_state")).scalar())
+
+    before = snapshot()
+    env = {**os.environ, "DATABASE_URL": str(engine.url), "TIERGRAPH_CRASH_AT": "loss_store:rebuilt"}
+    proc = subprocess.run([sys.executable, "-m", "cli", "loss"], cwd=Path(__file__).resolve().parents[2], env=env,
+                          capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    assert snapshot() == before
+    with engine.connect() as conn:
+        assert not loss_store.is_current(conn, ruleset.source)
+    assert assert_same(engine, ruleset) > 0
