@@ -11,14 +11,14 @@
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from domain.db import connected
 from domain.models import CustomerEvaluation, EvaluationRun, Order
 from domain.tiers_in_force import KINDS, labels_in_force
 from domain.value.scores import score_windows
@@ -48,15 +48,6 @@ class MovedCustomer:
 class LabelCount:
     label: Optional[str]
     customers: int
-
-
-@contextmanager
-def _connected(bind: Bind) -> Iterator[Connection]:
-    if isinstance(bind, Engine):
-        with bind.connect() as conn:
-            yield conn
-    else:
-        yield bind
 
 
 def _p(value, type_) -> sa.BindParameter:
@@ -102,7 +93,7 @@ def movement(bind: Bind, start: date, end: date, kind: str) -> list[Flow]:
     stmt = (sa.select(rows.c.old, rows.c.new, sa.func.count().label("customers"),
                       sa.func.sum(rows.c.revenue).label("revenue"))
             .group_by(rows.c.old, rows.c.new))
-    with _connected(bind) as conn:
+    with connected(bind) as conn:
         flows = [Flow(r.old, r.new, int(r.customers), float(r.revenue or 0.0)) for r in conn.execute(stmt)]
     return sorted(flows, key=_flow_order)
 
@@ -131,7 +122,7 @@ def flow_customers(bind: Bind, start: date, end: date, kind: str, old: Optional[
     if later is not None:
         q = q.where(later)
     q = q.order_by(rows.c.revenue.desc(), rows.c.customer_id).limit(limit)
-    with _connected(bind) as conn:
+    with connected(bind) as conn:
         return [MovedCustomer(int(r.customer_id), float(r.revenue)) for r in conn.execute(q)]
 
 
@@ -144,7 +135,7 @@ def status_counts(bind: Bind, day: Optional[date]) -> list[LabelCount]:
     else:
         s = labels_in_force(day, "status").subquery("in_force")
         stmt = sa.select(s.c.status.label("label"), sa.func.count().label("customers")).group_by(s.c.status)
-    with _connected(bind) as conn:
+    with connected(bind) as conn:
         found = [LabelCount(r.label, int(r.customers)) for r in conn.execute(stmt)]
     return sorted(found, key=lambda c: (-c.customers, c.label is None, c.label or ""))
 
@@ -152,12 +143,12 @@ def status_counts(bind: Bind, day: Optional[date]) -> list[LabelCount]:
 def evaluation_dates(bind: Bind) -> list[date]:
     """The distinct as_of of the batch evaluation runs, newest first."""
     stmt = sa.select(runs_t.c.as_of).distinct().order_by(runs_t.c.as_of.desc())
-    with _connected(bind) as conn:
+    with connected(bind) as conn:
         return [date.fromisoformat(d) if isinstance(d, str) else d for d in conn.execute(stmt).scalars()]
 
 
 def first_evaluation_as_of(bind: Bind) -> Optional[date]:
     """as_of of the earliest batch run (None: nothing was ever evaluated)."""
-    with _connected(bind) as conn:
+    with connected(bind) as conn:
         d = conn.execute(sa.select(sa.func.min(runs_t.c.as_of))).scalar()
     return date.fromisoformat(d) if isinstance(d, str) else d

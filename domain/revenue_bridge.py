@@ -26,14 +26,14 @@ customer classified, then grouped by category; "ordered before the month" is an 
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from domain.db import connected
 from domain.models import Order
 from rules.windows import add_months
 
@@ -95,15 +95,6 @@ def _check(month: date, compare_to: str) -> None:
         raise ValueError(f"month must be the first day of a month, got {month}")
     if compare_to not in COMPARISONS:
         raise ValueError(f"compare_to must be one of {sorted(COMPARISONS)}, got {compare_to!r}")
-
-
-@contextmanager
-def _connected(bind: Bind) -> Iterator[Connection]:
-    if isinstance(bind, Engine):
-        with bind.connect() as conn:
-            yield conn
-    else:
-        yield bind
 
 
 def _p(value, type_) -> sa.BindParameter:
@@ -184,7 +175,7 @@ def revenue_bridge(bind: Bind, month: date, compare_to: str,
     totals = sa.select(_p(TOTAL, sa.String).label("category"), sa.func.count().label("customers"),
                        sa.literal(None, sa.Float).label("revenue"), sa.literal(None, sa.Float).label("margin"),
                        sa.func.sum(rows.c.revenue).label("total"), sa.func.sum(rows.c.base_revenue).label("base_total"))
-    with _connected(bind) as conn:
+    with connected(bind) as conn:
         found = {r.category: r for r in conn.execute(sa.union_all(by_category, totals))}
     t = found[TOTAL]
     categories = [BridgeCategory(name, int(r.customers), float(r.revenue),
@@ -211,6 +202,6 @@ def bridge_customers(bind: Bind, month: date, compare_to: str, lost_at_month_end
         effect, customer_id = _p(float(after[0]), sa.Float), _p(int(after[1]), sa.Integer)
         q = q.where(sa.or_(rows.c.effect < effect, sa.and_(rows.c.effect == effect, rows.c.customer_id > customer_id)))
     q = q.order_by(rows.c.effect.desc(), rows.c.customer_id).limit(limit)
-    with _connected(bind) as conn:
+    with connected(bind) as conn:
         return [BridgeCustomer(int(r.customer_id), float(r.revenue), float(r.base_revenue), float(r.effect))
                 for r in conn.execute(q)]
