@@ -45,6 +45,16 @@ class Customer(SQLModel, table=True):
     # Who brought this customer in: counted as indirect value of the referrer.
     referred_by_id: Optional[int] = Field(default=None, foreign_key="customers.id", index=True)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Payment behaviour: the terms the customer was given (days from invoice to due date), its credit grade and
+    # the most it may owe at once (utilisation = outstanding invoices / credit_limit).
+    payment_terms_days: Optional[int] = None
+    credit_grade: Optional[str] = Field(default=None, max_length=20)
+    credit_limit: Optional[float] = None
+    # Privacy: whether the customer consented to being contacted, and when that was given or withdrawn.
+    consent: bool = Field(default=False)
+    consent_at: Optional[date] = None
+    # Set by eraseCustomer: personal fields were removed; the records stay, anonymised (domain.privacy).
+    erased_at: Optional[datetime] = None
 
 
 class Product(SQLModel, table=True):
@@ -54,6 +64,7 @@ class Product(SQLModel, table=True):
     name: str = Field(max_length=300)
     unit_cost: Optional[float] = Field(default=None)
     seasonal: bool = Field(default=False)
+    category: Optional[str] = Field(default=None, max_length=100, index=True)
 
 
 class Order(SQLModel, table=True):
@@ -128,6 +139,66 @@ class Interaction(SQLModel, table=True):
     kind: str = Field(max_length=50)  # call / visit / email / win_back / ...
     cost: float = 0.0
     note: Optional[str] = None
+
+
+class Survey(SQLModel, table=True):
+    """One NPS (0-10) or CSAT (1-5) answer; promoter / detractor are record flags (domain.record_flags)."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (Index("ix_surveys_customer_answered", "customer_id", "answered_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=100)
+    customer_id: int = Field(foreign_key="customers.id")
+    answered_at: date
+    kind: str = Field(max_length=10)  # "nps" / "csat"
+    score: float
+    channel: Optional[str] = Field(default=None, max_length=50)
+    comment: Optional[str] = None
+
+
+class Opportunity(SQLModel, table=True):
+    """A deal in the pipeline; open until closed_at, then won or lost (outcome)."""
+
+    __tablename__ = "opportunities"
+    __table_args__ = (Index("ix_opportunities_customer_opened", "customer_id", "opened_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=100)
+    customer_id: int = Field(foreign_key="customers.id")
+    owner_rep_id: Optional[int] = Field(default=None, foreign_key="sales_reps.id", index=True)
+    opened_at: date
+    stage: str = Field(max_length=50)
+    amount: float = 0.0
+    probability: float = 0.0  # 0 to 1
+    expected_close_on: Optional[date] = None
+    closed_at: Optional[date] = None
+    outcome: Optional[str] = Field(default=None, max_length=10)  # "won" / "lost" once closed
+
+
+class Invoice(SQLModel, table=True):
+    """An invoice and its payment: paid in full on paid_at (NULL: not paid)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_customer_issued", "customer_id", "issued_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True, index=True, max_length=100)
+    customer_id: int = Field(foreign_key="customers.id")
+    issued_at: date
+    due_at: date
+    amount: float = 0.0
+    paid_at: Optional[date] = None
+
+
+class PrivacyAudit(SQLModel, table=True):
+    """What was done under privacy law (export, erase), by whom and when; kept after an erase. It names the
+    customer by internal id only, so it holds nothing personal itself."""
+
+    __tablename__ = "privacy_audit"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(index=True)
+    action: str = Field(max_length=20)  # "export" / "erase"
+    done_at: datetime = Field(default_factory=utcnow)
+    done_by: Optional[str] = Field(default=None, max_length=200)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class RuleSet(SQLModel, table=True):
