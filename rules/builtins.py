@@ -65,8 +65,9 @@ def register(name: str, type_: Type, description: str) -> None:
 
 
 # Columns of the customer usable in conditions (text); custom attributes are `attributes.<name>` / `attr.<name>`.
-CUSTOMER_FIELDS: dict[str, Type] = {"region": STR, "industry": STR, "size": STR}
-CUSTOMER_FLAGS: tuple[str, ...] = ("seasonal", "blocked")  # -> nodes.Flag, never unknown
+CUSTOMER_FIELDS: dict[str, Type] = {"region": STR, "industry": STR, "size": STR, "credit_grade": STR,
+                                    "payment_terms_days": NUM, "credit_limit": NUM}
+CUSTOMER_FLAGS: tuple[str, ...] = ("seasonal", "blocked", "consent")  # -> nodes.Flag, never unknown
 ATTRIBUTE_PREFIXES: tuple[str, ...] = ("attributes", "attr")
 
 
@@ -83,6 +84,12 @@ SOURCES: dict[str, SourceInfo] = {
     "complaint": SourceInfo({"cost": NUM, "category": STR}, flag_names("complaint")),
     "delivery": SourceInfo({"cost": NUM}, flag_names("delivery")),
     "interaction": SourceInfo({"cost": NUM, "kind": STR}, flag_names("interaction")),
+    "survey": SourceInfo({"score": NUM, "kind": STR, "channel": STR}, flag_names("survey")),
+    "opportunity": SourceInfo({"amount": NUM, "probability": NUM, "weighted_amount": NUM, "stage": STR},
+                              flag_names("opportunity")),
+    "invoice": SourceInfo({"amount": NUM, "outstanding": NUM, "days_late": NUM}, flag_names("invoice")),
+    "order_line": SourceInfo({"amount": NUM, "margin": NUM, "cost": NUM, "quantity": NUM, "category": STR,
+                              "product": STR}, ()),
 }
 
 AGGREGATES: tuple[str, ...] = ("sum", "count", "avg", "min", "max")

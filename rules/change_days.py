@@ -4,7 +4,8 @@ explainer's forecasts (rules/explain.py) and by effective dates and next_change_
 Evaluated on day t with what is known on t, a condition can only read, besides constants and customer fields:
 - which records are inside each window: a record dated v is inside window w exactly on the days
   [enters(w, v), leaves(w, v)) -- both ends of a window only move forward with t (rules/windows.py);
-- record flags (domain/record_flags.py), each of which changes only on one of its dates or the day after;
+- record flags and derived record values (domain/record_flags.py), each of which changes only on one of its dates
+  or the day after (invoice `days_late` changes every day while an invoice is unpaid and past due: daily);
 - `blocked`, which starts on blocked_from;
 - `days since`, which changes every day;
 - ranks and built-in scores, which this module does not see: they are held fixed (forecasts) or, where their
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Iterable
 
-from domain.record_flags import FLAGS, RECORD_DATE
+from domain.record_flags import FLAGS, RECORD_DATE, RECORD_VALUES
 from rules import nodes as n
 from rules.tree import walk
 from rules.windows import add_months, window_start
@@ -64,11 +65,16 @@ def reads(ruleset: n.RuleSet, conditions: Iterable[Any]) -> Reads:
         if t in (n.Aggregate, n.NoRecord, n.DaysSince):
             windows.setdefault(x.source, set()).add(None if t is n.DaysSince else x.window)
             daily = daily or t is n.DaysSince
-            for y in walk(x.where):
+            for y in [getattr(x, "field", None), *walk(x.where)]:
                 if type(y) is n.RecordFlag:
                     flag_dates.setdefault(y.source, set()).update(FLAGS[(y.source, y.name)].dates)
+                elif type(y) is n.RecordField and (derived := RECORD_VALUES.get((y.source, y.name))):
+                    flag_dates.setdefault(y.source, set()).update(derived.dates)
+                    daily = daily or derived.daily
         elif t is n.Flag and x.name == "blocked":
             blocked = True
+        elif t in (n.CustomerFor, n.DaysUntilAnniversary):  # the relationship's age moves with every day
+            daily = True
     return Reads({s: frozenset(w) for s, w in windows.items()}, {s: frozenset(f) for s, f in flag_dates.items()},
                  blocked, daily)
 

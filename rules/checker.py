@@ -365,6 +365,30 @@ class ExprChecker:
             ok = ok and window is not None
         return where, window, ok
 
+    def x_days_until(self, t, ctx):
+        word = _toks(t)[-1]
+        if str(word) != "anniversary":
+            return self.error("E201", f"'days until' is followed by 'anniversary', not '{shorten(str(word))}'", word)
+        if ctx is not None:
+            return self.error("E206", "'days until anniversary' can't be used inside a 'where'", t)
+        return nodes.DaysUntilAnniversary(), NUM
+
+    def x_customer_for(self, t, ctx):
+        """`customer for 5y`: the relationship is at least that long."""
+        word = _toks(t)[0]
+        if str(word) != "customer":
+            return self.error("E100", f"'{shorten(str(word))} for ...' is not a condition: write 'customer for 5y' "
+                              "for the relationship's age", word)
+        if ctx is not None:
+            return self.error("E206", "'customer for ...' can't be used inside a 'where'", t)
+        window = self.window(_kids(t)[0])
+        if window is None:
+            return None, ERR
+        if window.offset is not None:
+            return self.error("E305", "'customer for' takes one length, e.g. customer for 5y, not a window "
+                              "'before' another", _kids(t)[0])
+        return nodes.CustomerFor(window), BOOL
+
     def x_days_since(self, t, ctx):
         if ctx is not None:
             return self.error("E206", "'days since last' can't be used inside a 'where'", t)

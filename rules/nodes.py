@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Union
 
 Unit = Literal["d", "w", "m", "y"]
-Source = Literal["order", "complaint", "delivery", "interaction"]
+Source = Literal["order", "complaint", "delivery", "interaction", "survey", "opportunity", "invoice", "order_line"]
 AggFunc = Literal["sum", "count", "avg", "min", "max"]
 ArithOp = Literal["+", "-", "*", "/"]
 CompareOp = Literal["=", "!=", "<", "<=", ">", ">="]
@@ -91,6 +91,11 @@ class DaysSince:
 
 
 @dataclass(frozen=True)
+class DaysUntilAnniversary:
+    """`days until anniversary`: days from as_of to the next anniversary of customer since (domain.anniversary)."""
+
+
+@dataclass(frozen=True)
 class MetricRef:
     name: str
 
@@ -122,7 +127,7 @@ class Negate:
     operand: "NumExpr"
 
 
-NumExpr = Union[Number, Aggregate, DaysSince, MetricRef, Builtin, Arith, Negate, RecordField, CustomerField]
+NumExpr = Union[Number, Aggregate, DaysSince, DaysUntilAnniversary, MetricRef, Builtin, Arith, Negate, RecordField, CustomerField]
 StrExpr = Union[String, CustomerField, RecordField]
 
 # ---------- boolean expressions ----------
@@ -162,9 +167,16 @@ class NoRecord:
 
 @dataclass(frozen=True)
 class Flag:
-    """A customer flag that is never unknown: seasonal, blocked (blocked_from <= as_of)."""
+    """A customer flag that is never unknown: seasonal, blocked (blocked_from <= as_of), consent."""
 
-    name: Literal["seasonal", "blocked"]
+    name: Literal["seasonal", "blocked", "consent"]
+
+
+@dataclass(frozen=True)
+class CustomerFor:
+    """`customer for 5y`: customer since (domain.anniversary) is before the window ending on as_of starts."""
+
+    window: Window
 
 
 @dataclass(frozen=True)
@@ -191,7 +203,7 @@ class Not:
     operand: "BoolExpr"
 
 
-BoolExpr = Union[Compare, InList, Rank, NoRecord, Flag, BoolMetric, RecordFlag, And, Or, Not]
+BoolExpr = Union[Compare, InList, Rank, NoRecord, Flag, CustomerFor, BoolMetric, RecordFlag, And, Or, Not]
 
 # ---------- rule set ----------
 

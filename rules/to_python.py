@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable, Iterable
 
-from domain.record_flags import RECORD_DATE, UnknownRecordFlag, known_on, record_flag
+from domain.record_flags import RECORD_DATE, UnknownRecordFlag, known_on, record_flag, record_value_py
+from domain.anniversary import customer_since, days_until_anniversary
+from domain.record_sources import LIST_OF
 from rules import nodes as n
 from rules.builtins import builtin_values
-from rules.tree import UnsupportedRule, compare_mode, node_text, rank_key
+from rules.tree import CUSTOMER_NUMBER_FIELDS, UnsupportedRule, compare_mode, node_text, rank_key
 from rules.windows import bounds
 
-LIST_OF: dict[str, str] = {"order": "orders", "complaint": "complaints", "delivery": "deliveries",
-                           "interaction": "interactions"}
-CUSTOMER_STRING_FIELDS = frozenset({"region", "industry", "size", "name", "external_id"})
+CUSTOMER_STRING_FIELDS = frozenset({"region", "industry", "size", "name", "external_id", "credit_grade"})
 NUMERIC_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 
@@ -94,6 +94,10 @@ class CustomerRecords:
     complaints: list[Any] = field(default_factory=list)
     deliveries: list[Any] = field(default_factory=list)
     interactions: list[Any] = field(default_factory=list)
+    surveys: list[Any] = field(default_factory=list)
+    opportunities: list[Any] = field(default_factory=list)
+    invoices: list[Any] = field(default_factory=list)
+    order_lines: list[Any] = field(default_factory=list)
     scores: Any = None  # the customer_scores row (value scores), the source of built-in metrics
 
     def of(self, source: str) -> list[Any]:
@@ -194,9 +198,11 @@ class PyEvaluator:
             raise UnsupportedRule(f"{node_text(node)} is not a string")
         if t is n.CustomerField:
             raw = self._customer_field_raw(node)
-            if not node.attribute:
+            if node.attribute:
+                return attribute_number(raw)
+            if node.name not in CUSTOMER_NUMBER_FIELDS:
                 raise UnsupportedRule(f"customer field {node.name} is not a number")
-            return attribute_number(raw)
+            return None if raw is None else float(raw)
         return self.num(node)
 
     # -- numbers --
@@ -250,6 +256,16 @@ class PyEvaluator:
     def num_DaysSince(self, node: n.DaysSince) -> float | None:
         last = self.last_date(node.source, node.where)
         return None if last is None else (self.as_of - last).days
+
+    def customer_since(self) -> date:
+        first = min((o.ordered_at for o in self.records_in("order", None, None)), default=None)
+        return customer_since(self.customer.created_at, first)
+
+    def num_DaysUntilAnniversary(self, node: n.DaysUntilAnniversary) -> float:
+        return float(days_until_anniversary(self.customer_since(), self.as_of))
+
+    def bool_CustomerFor(self, node: n.CustomerFor) -> bool:
+        return self.customer_since() < bounds(node.window, self.as_of).start
 
     def num_Arith(self, node: n.Arith) -> float | None:
         a = self.num(node.left)
@@ -307,6 +323,8 @@ class PyEvaluator:
         if node.name == "blocked":
             bf = self.customer.blocked_from
             return bf is not None and bf <= self.as_of
+        if node.name == "consent":
+            return bool(self.customer.consent)
         raise UnsupportedRule(f"unknown flag {node.name}")
 
     def bool_BoolMetric(self, node: n.BoolMetric) -> bool | None:
@@ -341,14 +359,14 @@ class PyEvaluator:
         if node.attribute:
             attrs = self.customer.attributes or {}
             return attrs.get(node.name)
-        if node.name not in CUSTOMER_STRING_FIELDS:
+        if node.name not in CUSTOMER_STRING_FIELDS | CUSTOMER_NUMBER_FIELDS:
             raise UnsupportedRule(f"unknown customer field {node.name}")
         return getattr(self.customer, node.name)
 
     def _record_field(self, node: n.RecordField) -> Any:
         if self._record is None:
             raise UnsupportedRule(f"record field {node.source}.{node.name} outside an aggregate")
-        return getattr(self._record, node.name)
+        return record_value_py(self._record, node.source, node.name, self.as_of)
 
 
 def is_evaluated(customer: Any, as_of: date) -> bool:

@@ -26,9 +26,12 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from domain.models import Complaint, Customer, CustomerScore, Delivery, Interaction, Order
-from domain.record_flags import RECORD_DATE, UnknownRecordFlag, record_flag
+from domain.record_flags import RECORD_DATE, UnknownRecordFlag, record_flag, record_value_sql
+from domain.record_sources import TABLES
 from rules import nodes as n
-from rules.to_python import CUSTOMER_STRING_FIELDS
+from domain.anniversary import customer_since_sql, days_until_anniversary_sql
+from rules.to_python import CUSTOMER_NUMBER_FIELDS, CUSTOMER_STRING_FIELDS
+from rules.windows import bounds
 from rules.tree import UnsupportedRule, compare_mode, metric_deps, node_text, rank_key, rank_nodes, walk
 from rules.windows import bounds
 
@@ -37,8 +40,6 @@ customers = Customer.__table__
 customer_scores = CustomerScore.__table__
 orders, complaints = Order.__table__, Complaint.__table__
 deliveries, interactions = Delivery.__table__, Interaction.__table__
-TABLES: dict[str, sa.Table] = {"order": orders, "complaint": complaints, "delivery": deliveries,
-                               "interaction": interactions}
 
 
 # `/` as written, with the precedence of division (SQLAlchemy's own `/` on integers would add a cast)
@@ -219,6 +220,8 @@ def agg_key(node: Any) -> tuple:
         return (node.source, "count", None, node.window, node.where)
     if t is n.DaysSince:
         return (node.source, "last", None, None, node.where)
+    if t in (n.CustomerFor, n.DaysUntilAnniversary):  # customer since reads the first order
+        return ("order", "first", None, None, None)
     raise TypeError(t)
 
 
@@ -302,7 +305,7 @@ class SqlCompiler:
                     self.customer_fields.add(node.name)
                 elif type(node) in (n.Builtin, n.BoolMetric):
                     self.builtins_used.add(node.name)
-                elif type(node) in (n.Aggregate, n.NoRecord, n.DaysSince):
+                elif type(node) in (n.Aggregate, n.NoRecord, n.DaysSince, n.CustomerFor, n.DaysUntilAnniversary):
                     key = agg_key(node)
                     if key not in self.agg_cols:
                         self.agg_cols[key] = f"a{len(self.agg_cols)}"
@@ -388,9 +391,13 @@ class SqlCompiler:
             cols += [s.c[name].label(f"builtin_{name}") for name in sorted(self.builtins_used)]
         blocked = sa.and_(c.c.blocked_from.is_not(None), c.c.blocked_from <= p_date(self.as_of))
         used = self.customer_fields
-        cols += [c.c[name] for name in sorted(used & (CUSTOMER_STRING_FIELDS | {"attributes"}))]
+        cols += [c.c[name] for name in sorted(used & (CUSTOMER_STRING_FIELDS | CUSTOMER_NUMBER_FIELDS | {"attributes"}))]
+        if ("order", "first", None, None, None) in self.agg_cols:
+            cols.append(c.c.created_at)
         if "seasonal" in used:
             cols.append(c.c.seasonal.label("flag_seasonal"))
+        if "consent" in used:
+            cols.append(c.c.consent.label("flag_consent"))
         if "blocked" in used:
             cols.append(sa.case((blocked, sa.true()), else_=sa.false()).label("flag_blocked"))
         return sa.select(*cols).select_from(joined).where(c.c.created_at <= p_date(self.as_of)).cte("base")
@@ -418,8 +425,10 @@ class SqlCompiler:
                     expr = sa.func.count() if cond is None else sa.func.count(sa.case((cond, p_int(1))))
                 elif func == "last":
                     expr = sa.func.max(dcol if cond is None else sa.case((cond, dcol)))
+                elif func == "first":
+                    expr = sa.func.min(dcol)
                 else:
-                    value = t.c[fld]
+                    value = record_value_sql(t, source, fld, self.record_day())
                     arg = value if cond is None else sa.case((cond, value))
                     expr = getattr(sa.func, func)(arg)
                     if func == "sum":  # no records: 0; records whose values are all unknown: unknown
@@ -480,6 +489,17 @@ class SqlCompiler:
         self._outside_record(node)
         return DaysBetween(p_date(self.as_of), self.cols[self.agg_cols[agg_key(node)]])
 
+    def customer_since(self) -> ColumnElement:
+        self._outside_record(n.DaysUntilAnniversary())
+        first = self.cols[self.agg_cols[("order", "first", None, None, None)]]
+        return customer_since_sql(self.cols["created_at"], first)
+
+    def num_DaysUntilAnniversary(self, node: n.DaysUntilAnniversary) -> ColumnElement:
+        return sa.cast(days_until_anniversary_sql(self.customer_since(), self.as_of), sa.Float)
+
+    def bool_CustomerFor(self, node: n.CustomerFor) -> ColumnElement:
+        return self.customer_since() < p_date(bounds(node.window, self.as_of).start)
+
     def num_Arith(self, node: n.Arith) -> ColumnElement:
         a, b = self.num(node.left), self.num(node.right)
         if node.op == "+":
@@ -531,7 +551,7 @@ class SqlCompiler:
         return sa.or_(col.is_(None), col < p_date(bounds(node.window, self.as_of).start))
 
     def bool_Flag(self, node: n.Flag) -> ColumnElement:
-        if node.name not in ("seasonal", "blocked"):
+        if node.name not in ("seasonal", "blocked", "consent"):
             raise UnsupportedRule(f"unknown flag {node.name}")
         return self.cols[f"flag_{node.name}"]
 
@@ -564,6 +584,8 @@ class SqlCompiler:
         if node.attribute:
             cls = AttrText if mode == "str" else AttrNumber
             return cls(self.cols["attributes"], node.name)
+        if mode == "num" and node.name in CUSTOMER_NUMBER_FIELDS:
+            return sa.cast(self.cols[node.name], sa.Float)
         if node.name not in CUSTOMER_STRING_FIELDS or mode != "str":
             raise UnsupportedRule(f"customer field {node.name} is not usable here")
         return self.cols[node.name]
@@ -571,7 +593,11 @@ class SqlCompiler:
     def _record_field(self, node: n.RecordField) -> ColumnElement:
         if self.record_table is None or node.source != self.record_source:
             raise UnsupportedRule(f"record field {node.source}.{node.name} outside its aggregate")
-        return self.record_table.c[node.name]
+        return record_value_sql(self.record_table, node.source, node.name, self.record_day())
+
+    def record_day(self) -> ColumnElement:
+        """The day D that record flags and derived record values are read on."""
+        return p_date(self.as_of)
 
     def _outside_record(self, node: Any) -> None:
         if self.record_table is not None:

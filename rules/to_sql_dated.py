@@ -25,12 +25,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from domain.record_flags import RECORD_DATE, UnknownRecordFlag, record_flag
+from domain.record_flags import RECORD_DATE, UnknownRecordFlag, record_flag, record_value_sql
 from rules import nodes as n
 from rules.change_days import Reads
 from rules.to_sql import (TABLES, DaysBetween, SqlCompiler, _first_index, agg_key, customer_scores, customers,
                           p_int, p_num)
-from rules.to_python import CUSTOMER_STRING_FIELDS
+from rules.to_python import CUSTOMER_NUMBER_FIELDS, CUSTOMER_STRING_FIELDS
 from rules.tree import UnsupportedRule, metric_deps
 
 
@@ -147,9 +147,11 @@ class DatedSqlCompiler(SqlCompiler):
             joined = joined.outerjoin(s, s.c.customer_id == cand.c.customer_id)
             cols += [s.c[name].label(f"builtin_{name}") for name in sorted(self.builtins_used)]
         used = self.customer_fields
-        cols += [c.c[name] for name in sorted(used & (CUSTOMER_STRING_FIELDS | {"attributes"}))]
+        cols += [c.c[name] for name in sorted(used & (CUSTOMER_STRING_FIELDS | CUSTOMER_NUMBER_FIELDS | {"attributes"}))]
         if "seasonal" in used:
             cols.append(c.c.seasonal.label("flag_seasonal"))
+        if "consent" in used:
+            cols.append(c.c.consent.label("flag_consent"))
         if "blocked" in used:
             blocked = sa.and_(c.c.blocked_from.is_not(None), c.c.blocked_from <= day)
             cols.append(sa.case((blocked, sa.true()), else_=sa.false()).label("flag_blocked"))
@@ -162,6 +164,8 @@ class DatedSqlCompiler(SqlCompiler):
         records by the (customer_id, date) index. A grouped subquery joined back on (customer_id, day) would be
         a join of two derived tables, which SQLite runs as a nested scan (quadratic in the candidates)."""
         source, func, fld, window, where = key
+        if func == "first":  # customer since: the relationship's age moves every day
+            raise DailyCondition("the relationship's age changes every day, so its history is not kept")
         t, cand = TABLES[source], self.candidates
         dcol = t.c[RECORD_DATE[source]]
         day = cand.c.day
@@ -179,7 +183,8 @@ class DatedSqlCompiler(SqlCompiler):
         elif func == "last":
             expr = sa.func.max(dcol if cond is None else sa.case((cond, dcol)))
         else:
-            value = t.c[fld] if cond is None else sa.case((cond, t.c[fld]))
+            field = record_value_sql(t, source, fld, self.day)
+            value = field if cond is None else sa.case((cond, field))
             expr = getattr(sa.func, func)(value)
             if func == "sum":  # no records: 0; records whose values are all unknown: unknown
                 matched = sa.func.count() if cond is None else sa.func.count(sa.case((cond, p_int(1))))
@@ -199,6 +204,15 @@ class DatedSqlCompiler(SqlCompiler):
         if node.window is None:
             return col.is_(None)
         return sa.or_(col.is_(None), col < bounds_sql(node.window, self.day)[0])
+
+    def record_day(self) -> ColumnElement:
+        return self.day
+
+    def num_DaysUntilAnniversary(self, node: n.DaysUntilAnniversary) -> ColumnElement:
+        raise DailyCondition("'days until anniversary' changes every day, so its history is not kept")
+
+    def bool_CustomerFor(self, node: n.CustomerFor) -> ColumnElement:
+        raise DailyCondition("'customer for' is not kept in the history of statuses")
 
     def bool_RecordFlag(self, node: n.RecordFlag) -> ColumnElement:
         t = self.record_table

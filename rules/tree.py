@@ -17,7 +17,13 @@ STRING_FIELDS: dict[str, frozenset[str]] = {
     "complaint": frozenset({"category", "external_id"}),
     "delivery": frozenset({"delay_reason", "external_id"}),
     "interaction": frozenset({"kind", "note", "external_id"}),
+    "survey": frozenset({"kind", "channel", "comment", "external_id"}),
+    "opportunity": frozenset({"stage", "outcome", "external_id"}),
+    "invoice": frozenset({"external_id"}),
+    "order_line": frozenset({"product", "category"}),
 }
+# customer columns the language reads as numbers; every other customer column is text
+CUSTOMER_NUMBER_FIELDS = frozenset({"payment_terms_days", "credit_limit"})
 _NOT_EXPRESSIONS = (n.Window, n.Pos)
 
 
@@ -86,6 +92,10 @@ def node_text(node: Any) -> str:
     if t is n.DaysSince:
         s = f"days since last {node.source}"
         return s if node.where is None else f"{s} where {node_text(node.where)}"
+    if t is n.DaysUntilAnniversary:
+        return "days until anniversary"
+    if t is n.CustomerFor:
+        return f"customer for {window_text(node.window)}"
     if t is n.MetricRef or t is n.Builtin or t is n.BoolMetric:
         return node.name
     if t is n.CustomerField:
@@ -152,7 +162,7 @@ def is_numeric(node: Any) -> bool | None:
     if t is n.String:
         return False
     if t is n.CustomerField:
-        return None if node.attribute else False
+        return None if node.attribute else node.name in CUSTOMER_NUMBER_FIELDS
     if t is n.RecordField:
         return node.name not in STRING_FIELDS.get(node.source, ())
     return True

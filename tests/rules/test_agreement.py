@@ -5,7 +5,10 @@ offsets, `where` conditions, arithmetic with division, ranks, no-record, flags, 
 in-lists, and/or/not); data is heavy in edge cases (no orders, ties, zero denominators, records on the first
 and last day of windows and one day outside, month ends, unknown margins, blocked on as_of, created after
 as_of, and the record flags' date edges: resolved on as_of, on the due date or a day either side, due on as_of,
-delivered on the promised date or a day either side, delivered after as_of, win-back kinds in any letter case).
+delivered on the promised date or a day either side, delivered after as_of, win-back kinds in any letter case),
+and the whole customer's sources: survey scores on each band's edge, opportunities closed on as_of or a day
+either side, invoices due and paid on as_of or on the due date or a day either side, order lines with unknown
+costs and uncategorised products, customers since 29 February or since as_of (anniversaries).
 TIERGRAPH_HYPOTHESIS_EXAMPLES raises the number of examples (default 60 per database).
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.models import Invoice, Opportunity, OrderLine, Product, Survey
 from domain.records import load_all_records
 from rules import nodes as n
 from rules import to_sql
@@ -32,11 +36,18 @@ WINDOWS = [
     n.Window(1, "m", n.Window(1, "m")),
 ]
 NUM_FIELDS = {"order": ["amount", "margin", "cost_of_goods"], "complaint": ["cost"], "delivery": ["cost"],
-              "interaction": ["cost"]}
-STR_FIELDS = {"complaint": ("category", ["billing", "quality"]), "interaction": ("kind", ["call", "win_back"])}
-FLAGS = {source: list(flag_names(source)) for source in ("complaint", "delivery", "interaction")}
+              "interaction": ["cost"], "survey": ["score"],
+              "opportunity": ["amount", "probability", "weighted_amount"],
+              "invoice": ["amount", "outstanding", "days_late"],
+              "order_line": ["amount", "margin", "cost", "quantity"]}
+STR_FIELDS = {"complaint": ("category", ["billing", "quality"]), "interaction": ("kind", ["call", "win_back"]),
+              "survey": ("channel", ["email", "phone"]), "opportunity": ("stage", ["proposal", "negotiation"]),
+              "order_line": ("category", ["service", "goods"])}
+FLAGS = {source: list(flag_names(source))
+         for source in ("complaint", "delivery", "interaction", "survey", "opportunity", "invoice")}
 KINDS = ["call", "win_back", "visit", "Win-Back", "WIN BACK", "winback ", "win_bacK", "win_back\u212a"]
-SOURCES = ["order", "complaint", "delivery", "interaction"]
+SOURCES = ["order", "complaint", "delivery", "interaction", "survey", "opportunity", "invoice", "order_line"]
+SURVEY_SCORES = {"nps": [0.0, 6.0, 6.5, 7.0, 8.0, 8.9, 9.0, 10.0], "csat": [1.0, 2.0, 2.5, 3.0, 3.9, 4.0, 5.0]}
 NUMBERS = [0.0, 1.0, 2.0, 0.5, 3.0, 10.0, 100.0, -1.0, 0.25]
 MONEY = [0.0, 0.25, 1.0, 2.5, 10.0, 100.0, 12000.0, -5.0]
 REGIONS = [None, "east", "west", "East"]
@@ -114,7 +125,7 @@ def num_expr(draw, metrics: list[str], depth: int = 2):
     options = ["agg", "agg", "num"]
     if metrics:
         options += ["ref", "ref"]
-    options += ["days", "attr"]
+    options += ["days", "attr", "customer_num", "anniversary"]
     if depth > 0:
         options += ["arith", "arith", "arith", "neg"]
     kind = draw(st.sampled_from(options))
@@ -129,6 +140,10 @@ def num_expr(draw, metrics: list[str], depth: int = 2):
         return n.DaysSince(source, draw(st.one_of(st.none(), record_condition(source, 1))))
     if kind == "attr":
         return n.CustomerField("score", attribute=True)
+    if kind == "customer_num":
+        return n.CustomerField(draw(st.sampled_from(["credit_limit", "payment_terms_days"])))
+    if kind == "anniversary":
+        return n.DaysUntilAnniversary()
     if kind == "neg":
         return n.Negate(draw(num_expr(metrics, depth - 1)))
     return n.Arith(draw(st.sampled_from(["+", "-", "*", "/", "/"])), draw(num_expr(metrics, depth - 1)),
@@ -137,7 +152,7 @@ def num_expr(draw, metrics: list[str], depth: int = 2):
 
 @st.composite
 def bool_expr(draw, metrics: list[str], depth: int = 2):
-    options = ["cmp", "cmp", "rank", "rank", "norecord", "flag", "field", "attr", "inlist"]
+    options = ["cmp", "cmp", "rank", "rank", "norecord", "flag", "field", "attr", "inlist", "customer_for"]
     if depth > 0:
         options += ["and", "or", "not"]
     kind = draw(st.sampled_from(options))
@@ -154,10 +169,14 @@ def bool_expr(draw, metrics: list[str], depth: int = 2):
         return n.NoRecord(source, draw(st.one_of(st.none(), st.sampled_from(WINDOWS))),
                           draw(st.one_of(st.none(), record_condition(source, 1))))
     if kind == "flag":
-        return n.Flag(draw(st.sampled_from(["seasonal", "blocked"])))
+        return n.Flag(draw(st.sampled_from(["seasonal", "blocked", "consent"])))
+    if kind == "customer_for":
+        return n.CustomerFor(draw(st.sampled_from([n.Window(1, "y"), n.Window(5, "y"), n.Window(30, "d"),
+                                                   n.Window(6, "m")])))
     if kind == "field":
-        return n.Compare(draw(st.sampled_from(["=", "!=", "<", ">="])), n.CustomerField("region"),
-                         n.String(draw(st.sampled_from(["east", "West", "east "]))))
+        name = draw(st.sampled_from(["region", "credit_grade"]))
+        return n.Compare(draw(st.sampled_from(["=", "!=", "<", ">="])), n.CustomerField(name),
+                         n.String(draw(st.sampled_from(["east", "West", "east ", "A"]))))
     if kind == "attr":
         other = draw(st.one_of(st.sampled_from(NUMBERS).map(n.Number),
                                st.sampled_from(["10", "abc", "east", ""]).map(n.String)))
@@ -215,6 +234,7 @@ def customer_data(draw, as_of: date):
     when = day(as_of)
     money = st.sampled_from(MONEY)
     customers, orders, complaints, deliveries, interactions = [], [], [], [], []
+    surveys, opportunities, invoices, order_lines = [], [], [], []
     n_customers = draw(st.integers(1, 8))
     oid = 1
     for cid in range(1, n_customers + 1):
@@ -227,9 +247,14 @@ def customer_data(draw, as_of: date):
             seasonal=draw(st.booleans()),
             blocked_from=draw(st.sampled_from([None, None, None, as_of, as_of + timedelta(days=1),
                                                as_of - timedelta(days=30)])),
-            created_at=draw(st.sampled_from([date(2020, 1, 1), date(2020, 1, 1), as_of,
-                                             as_of + timedelta(days=1)])),
+            created_at=(created := draw(st.sampled_from([date(2020, 1, 1), date(2020, 1, 1), as_of,
+                                                          as_of + timedelta(days=1), date(2020, 2, 29),
+                                                          as_of - timedelta(days=365)]))),
             attributes=attrs,
+            credit_grade=draw(st.sampled_from([None, "A", "B"])),
+            credit_limit=draw(st.sampled_from([None, 0.0, 1000.0, 50.0])),
+            payment_terms_days=draw(st.sampled_from([None, 0, 30, 60])),
+            consent=draw(st.booleans()),
         ))
         my_orders = []
         # some customers share their whole order history with the previous one: ties in every value
@@ -245,7 +270,32 @@ def customer_data(draw, as_of: date):
                      amount=t["amount"], cost_of_goods=cost, margin=t["margin"], line_count=1)
             orders.append(o)
             my_orders.append(o)
+            for line_no in range(1, draw(st.integers(0, 2)) + 1):
+                order_lines.append(dict(
+                    id=len(order_lines) + 1, order_id=oid, customer_id=cid, line_no=line_no,
+                    product_id=draw(st.sampled_from([1, 2, 3])), quantity=draw(st.sampled_from([1.0, 2.0, 0.5, -1.0])),
+                    unit_price=draw(money), unit_cost=draw(st.one_of(st.none(), money)), is_return=False))
             oid += 1
+        for k in range(draw(st.integers(0, 3))):
+            kind = draw(st.sampled_from(["nps", "csat"]))
+            surveys.append(dict(
+                id=len(surveys) + 1, external_id=f"s{len(surveys) + 1}", customer_id=cid, answered_at=draw(when),
+                kind=kind, score=draw(st.sampled_from(SURVEY_SCORES[kind])),
+                channel=draw(st.sampled_from([None, "email", "phone"])), comment=None))
+        for k in range(draw(st.integers(0, 2))):
+            closed = draw(st.one_of(st.none(), when, near(as_of)))
+            opportunities.append(dict(
+                id=len(opportunities) + 1, external_id=f"p{len(opportunities) + 1}", customer_id=cid,
+                opened_at=draw(when), stage=draw(st.sampled_from(["proposal", "negotiation"])),
+                amount=draw(money), probability=draw(st.sampled_from([0.0, 0.1, 0.5, 1.0])),
+                expected_close_on=draw(st.one_of(st.none(), when, near(as_of))), closed_at=closed,
+                outcome=None if closed is None else draw(st.sampled_from(["won", "lost"]))))
+        for k in range(draw(st.integers(0, 3))):
+            issued = draw(when)
+            due = draw(st.one_of(near(as_of), st.just(issued + timedelta(days=30)), near(issued)))
+            invoices.append(dict(
+                id=len(invoices) + 1, external_id=f"v{len(invoices) + 1}", customer_id=cid, issued_at=issued,
+                due_at=due, amount=draw(money), paid_at=draw(st.one_of(st.none(), when, near(as_of), near(due)))))
         for k in range(draw(st.integers(0, 3))):
             complaints.append(dict(
                 id=len(complaints) + 1, external_id=f"k{len(complaints) + 1}", customer_id=cid,
@@ -265,13 +315,17 @@ def customer_data(draw, as_of: date):
                 occurred_at=draw(when), kind=draw(st.sampled_from(KINDS)),
                 cost=draw(money)))
     return dict(customers=customers, orders=orders, complaints=complaints, deliveries=deliveries,
-                interactions=interactions)
+                interactions=interactions, surveys=surveys, opportunities=opportunities, invoices=invoices,
+                order_lines=order_lines)
 
 
 # ---------- the test ----------
 
 DELETE_ORDER = ["tier_changes", "customer_evaluations", "evaluation_runs", "deliveries", "complaints",
-                "interactions", "order_lines", "orders", "customers"]
+                "interactions", "surveys", "opportunities", "invoices", "order_lines", "orders", "products",
+                "customers"]
+PRODUCTS = [dict(id=1, sku="svc", name="Service", category="service"),
+            dict(id=2, sku="box", name="Box", category="goods"), dict(id=3, sku="misc", name="Misc", category=None)]
 EXAMPLES = int(os.environ.get("TIERGRAPH_HYPOTHESIS_EXAMPLES", "60"))
 
 
@@ -279,10 +333,13 @@ def load(engine, data) -> None:
     with engine.begin() as conn:
         for t in DELETE_ORDER:
             conn.execute(sa.text(f"DELETE FROM {t}"))
+        conn.execute(Product.__table__.insert(), PRODUCTS)
         for name, table in (("customers", to_sql.customers), ("orders", to_sql.orders),
                             ("complaints", to_sql.complaints), ("deliveries", to_sql.deliveries),
-                            ("interactions", to_sql.interactions)):
-            if data[name]:
+                            ("interactions", to_sql.interactions), ("surveys", Survey.__table__),
+                            ("opportunities", Opportunity.__table__), ("invoices", Invoice.__table__),
+                            ("order_lines", OrderLine.__table__)):
+            if data.get(name):
                 conn.execute(table.insert(), data[name])
 
 
@@ -306,7 +363,7 @@ def brute_force_rank(values: dict[int, float | None], node: n.Rank) -> dict[int,
     return out
 
 
-def probe_ruleset(ruleset: n.RuleSet) -> n.RuleSet:
+def probe_ruleset(ruleset: n.RuleSet, relationship: bool = True) -> n.RuleSet:
     """Every numeric sub-expression as a metric and every boolean sub-expression as two tags (true / false):
     agreement on these checks each node, not only the first rule that fires."""
     nums, bools = [], []
@@ -336,6 +393,12 @@ def probe_ruleset(ruleset: n.RuleSet) -> n.RuleSet:
     for w in WINDOWS:
         nums.append(n.Aggregate("sum", "order", n.RecordField("order", "margin"), w))
     nums.append(n.DaysSince("interaction"))
+    if relationship:  # the relationship's age moves every day: the dated back end refuses it (DailyCondition)
+        nums.append(n.DaysUntilAnniversary())
+        bools.append(n.CustomerFor(n.Window(1, "y")))
+    for source in ("survey", "opportunity", "invoice", "order_line"):
+        for fld in NUM_FIELDS[source]:
+            nums.append(n.Aggregate("sum", source, n.RecordField(source, fld), None))
     metrics = list(ruleset.metrics)
     for i, e in enumerate(dict.fromkeys(nums)):
         metrics.append(n.Metric(f"probe{i}", e, n.Pos(900 + i, 1), node_text(e)))

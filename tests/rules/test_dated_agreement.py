@@ -20,7 +20,7 @@ from rules.to_python import PyEvaluator, evaluate
 from rules.to_sql import _first_index
 from rules.to_sql_dated import DatedSqlCompiler, DayShift, MonthShift
 from rules.change_days import reads
-from rules.tree import rank_nodes
+from rules.tree import rank_nodes, walk
 from rules.windows import add_months
 from tests.rules.test_agreement import (AS_OFS, customer_data, edge_dates, load, probe_ruleset, rule_sets,
                                         same_number)
@@ -32,9 +32,11 @@ SETTINGS = dict(max_examples=EXAMPLES, deadline=None,
 
 
 def _no_ranks(ruleset: n.RuleSet) -> bool:
+    """Neither ranks nor the relationship's age (which changes every day: the dated back end refuses it)."""
     exprs = [m.expr for m in ruleset.metrics]
     exprs += [r.condition for r in (*ruleset.tiers, *ruleset.statuses, *ruleset.tags) if r.condition is not None]
-    return not rank_nodes(exprs)
+    daily = (n.DaysUntilAnniversary, n.CustomerFor)
+    return not rank_nodes(exprs) and not any(isinstance(x, daily) for e in exprs for x in walk(e))
 
 
 def _candidates(customer_ids: list[int], days: list[date]) -> sa.CTE:
@@ -47,7 +49,7 @@ def _candidates(customer_ids: list[int], days: list[date]) -> sa.CTE:
 @given(data=st.data())
 def test_dated_query_agrees_with_python_on_each_day(engine, data):
     as_of = data.draw(st.sampled_from(AS_OFS), label="as_of")
-    ruleset = probe_ruleset(data.draw(rule_sets(), label="rules"))
+    ruleset = probe_ruleset(data.draw(rule_sets(), label="rules"), relationship=False)
     assume(_no_ranks(ruleset))
     rows = data.draw(customer_data(as_of), label="data")
     load(engine, rows)

@@ -32,7 +32,8 @@ CLV_VALUES = [None, 0.0, 5.0, 50.0]
 
 def customer(**kw):
     base = dict(id=1, seasonal=False, blocked_from=None, created_at=date(2020, 1, 1), region=None,
-                industry=None, size=None, name="C1", external_id="c1", attributes={})
+                industry=None, size=None, name="C1", external_id="c1", attributes={}, credit_grade=None,
+                credit_limit=None, payment_terms_days=None, consent=False)
     base.update(kw)
     return SimpleNamespace(**base)
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from domain.models import Complaint, Customer, Delivery, Interaction, Order
-from domain.record_flags import FLAGS, known_on, record_flag
+from domain.models import Complaint, Customer, Delivery, Interaction, Invoice, Opportunity, Order, Survey
+from domain.record_flags import FLAGS, RECORD_VALUES, known_on, record_flag
 from rules.builtins import SOURCES
 
 D = date(2026, 6, 15)
@@ -47,6 +47,52 @@ DELIVERIES = [
 KINDS = [("win_back", True), ("Win-Back", True), ("WIN BACK", True), ("winback", True), ("call", False),
          ("win_back ", False), ("win_bac\u212a", False)]  # a Kelvin sign is not an ASCII K
 
+# (kind, score) -> (detractor, passive, promoter)
+SURVEYS = [(("nps", 0.0), (True, False, False)), (("nps", 6.0), (True, False, False)),
+           (("nps", 6.5), (True, False, False)), (("nps", 7.0), (False, True, False)),
+           (("nps", 8.9), (False, True, False)), (("nps", 9.0), (False, False, True)),
+           (("nps", 10.0), (False, False, True)), (("csat", 1.0), (True, False, False)),
+           (("csat", 2.9), (True, False, False)), (("csat", 3.0), (False, True, False)),
+           (("csat", 4.0), (False, False, True)), (("csat", 5.0), (False, False, True))]
+# (closed, outcome, expected close) -> (open, won, lost, stalled) on D
+OPPORTUNITIES = [
+    ((None, None, None), (True, False, False, False)),
+    ((None, None, D - DAY), (True, False, False, True)),  # past its expected close, still open: stalled
+    ((None, None, D), (True, False, False, False)),
+    ((D, "won", D - 5 * DAY), (False, True, False, False)),  # closed on D
+    ((D - DAY, "lost", None), (False, False, True, False)),
+    ((D + DAY, "won", D - 5 * DAY), (True, False, False, True)),  # closed after D: open (and stalled) on D
+]
+# (due, paid, amount) -> (paid, open, overdue, paid_late, days_late, outstanding) on D
+INVOICES = [
+    ((D + DAY, None, 100.0), (False, True, False, False, 0.0, 100.0)),
+    ((D, None, 100.0), (False, True, False, False, 0.0, 100.0)),  # due today: not overdue yet
+    ((D - DAY, None, 100.0), (False, True, True, False, 1.0, 100.0)),
+    ((D - 10 * DAY, D - 10 * DAY, 50.0), (True, False, False, False, 0.0, 0.0)),  # paid on its due date
+    ((D - 10 * DAY, D - 7 * DAY, 50.0), (True, False, False, True, 3.0, 0.0)),
+    ((D - 10 * DAY, D - 12 * DAY, 50.0), (True, False, False, False, 0.0, 0.0)),  # paid early
+    ((D - 10 * DAY, D + DAY, 50.0), (False, True, True, False, 10.0, 50.0)),  # paid after D: unpaid on D
+    ((D - 10 * DAY, D, 50.0), (True, False, False, True, 10.0, 0.0)),
+]
+
+
+def test_the_new_sources_flags_and_values_mean_what_the_docs_say():
+    for (kind, score), want in SURVEYS:
+        rec = SimpleNamespace(kind=kind, score=score)
+        assert tuple(record_flag("survey", f).python(rec, D) for f in ("detractor", "passive", "promoter")) == want
+    for (closed, outcome, expected), want in OPPORTUNITIES:
+        rec = SimpleNamespace(closed_at=closed, outcome=outcome, expected_close_on=expected, amount=10.0,
+                              probability=0.5)
+        got = tuple(record_flag("opportunity", f).python(rec, D) for f in ("open", "won", "lost", "stalled"))
+        assert got == want, (closed, outcome, expected)
+        assert RECORD_VALUES[("opportunity", "weighted_amount")].python(rec, D) == 5.0
+    for (due, paid, amount), want in INVOICES:
+        rec = SimpleNamespace(issued_at=D - 40 * DAY, due_at=due, paid_at=paid, amount=amount)
+        got = tuple(record_flag("invoice", f).python(rec, D) for f in ("paid", "open", "overdue", "paid_late"))
+        got += (RECORD_VALUES[("invoice", "days_late")].python(rec, D),
+                RECORD_VALUES[("invoice", "outstanding")].python(rec, D))
+        assert got == want, (due, paid)
+
 
 def test_the_flags_mean_what_the_docs_say():
     for (opened, due, resolved), want in COMPLAINTS:
@@ -81,7 +127,18 @@ def test_sql_and_python_forms_agree_on_the_edges(engine):
         conn.execute(Interaction.__table__.insert(), [
             dict(id=i, external_id=f"i{i}", customer_id=1, occurred_at=D, kind=k, cost=0.0)
             for i, (k, _) in enumerate(KINDS, 1)])
-    tables = {"complaint": Complaint.__table__, "delivery": Delivery.__table__, "interaction": Interaction.__table__}
+        conn.execute(Survey.__table__.insert(), [
+            dict(id=i, external_id=f"s{i}", customer_id=1, answered_at=D, kind=k, score=sc)
+            for i, ((k, sc), _) in enumerate(SURVEYS, 1)])
+        conn.execute(Opportunity.__table__.insert(), [
+            dict(id=i, external_id=f"p{i}", customer_id=1, opened_at=D - 30 * DAY, stage="proposal", amount=10.0,
+                 probability=0.5, expected_close_on=e, closed_at=c, outcome=o)
+            for i, ((c, o, e), _) in enumerate(OPPORTUNITIES, 1)])
+        conn.execute(Invoice.__table__.insert(), [
+            dict(id=i, external_id=f"v{i}", customer_id=1, issued_at=D - 40 * DAY, due_at=d, paid_at=p, amount=a)
+            for i, ((d, p, a), _) in enumerate(INVOICES, 1)])
+    tables = {"complaint": Complaint.__table__, "delivery": Delivery.__table__, "interaction": Interaction.__table__,
+              "survey": Survey.__table__, "opportunity": Opportunity.__table__, "invoice": Invoice.__table__}
     checked = 0
     with engine.connect() as conn:
         for (source, name), flag in FLAGS.items():
@@ -98,6 +155,14 @@ def test_sql_and_python_forms_agree_on_the_edges(engine):
                 assert negated == {i for i, v in python.items() if not v}, (source, name, day)
                 checked += 1
     assert checked == 4 * len(FLAGS)
+    with engine.connect() as conn:  # the derived record values too
+        for (source, name), value in RECORD_VALUES.items():
+            t = tables[source]
+            rows = {r.id: r for r in conn.execute(sa.select(t))}
+            for day in (D - DAY, D, D + DAY, D + 10 * DAY):
+                bound = sa.bindparam(None, day, type_=sa.Date)
+                sql = {r[0]: float(r[1]) for r in conn.execute(sa.select(t.c.id, value.sql(t, bound)))}
+                assert sql == {i: float(value.python(r, day)) for i, r in rows.items()}, (source, name, day)
 
 
 def test_a_record_is_known_on_a_day_only_with_what_had_happened_by_then():
