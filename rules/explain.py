@@ -135,6 +135,10 @@ def facts(ev: PyEvaluator, condition: Any) -> list[str]:
             where = "least value in" if node.direction == "top" else "greatest value in"
             amount = f"{fmt(float(node.amount))}{'%' if node.percent else ''}"
             add(f"{where} {node.direction} {amount} = {fmt(cutoff)}")
+        elif t in (n.CustomerFor, n.DaysUntilAnniversary):
+            add(f"customer since {ev.customer_since().isoformat()}")
+            if t is n.DaysUntilAnniversary:
+                add(f"days until anniversary = {fmt(ev.num(node))}")
         elif t in (n.Compare, n.And, n.Or, n.Arith):
             visit(node.left)
             visit(node.right)
