@@ -285,8 +285,9 @@ def change_day_rows(r: Reads) -> list[sa.Select]:
     """SELECTs of (customer_id, day): every day on which a condition reading `r` can change value (with
     rules.change_days' meaning; a superset for calendar months). Raises DailyCondition for `days since`."""
     if r.daily:
-        raise DailyCondition("`days since` changes every day, so its history is not kept: write the condition "
-                             "with a window instead, e.g. `no order 90d` for `days since last order > 89`")
+        raise DailyCondition("`days since` (like `days until anniversary`, `customer for` and an unpaid invoice's "
+                             "`days_late`) changes every day, so its history is not kept: write the condition with a "
+                             "window instead, e.g. `no order 90d` for `days since last order > 89`")
     out: list[sa.Select] = []
     for source, windows in r.windows.items():
         t = TABLES[source]
