@@ -12,12 +12,13 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Container, Iterator
 
 from domain.data_date import FIRST_DAY, LAST_DAY
-from domain.models import Complaint, Customer, Delivery, Interaction, Order, Product, SalesRep
+from domain.models import (Complaint, Customer, Delivery, Interaction, Invoice, Opportunity, Order, Product, SalesRep,
+                           Survey)
 
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f", ""}
@@ -26,8 +27,11 @@ MAX_REPORTED_PROBLEMS = 50
 MAX_AMOUNT = 1e12  # money: prices, costs, and a line's quantity x price
 MAX_QUANTITY = 1e9
 MAX_TEXT = 10_000  # free text without a column length (notes, custom attributes)
+MAX_TERMS_DAYS = 3650  # payment terms beyond ten years are a typo (and would not fit a date far ahead)
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-MULTILINE_COLUMNS = {"note"}  # the only column whose quoted value may hold a line break
+MULTILINE_COLUMNS = {"note", "comment"}  # the free-text columns whose quoted value may hold a line break
+SURVEY_SCALES = {"nps": (0.0, 10.0), "csat": (1.0, 5.0)}  # the scores each kind of survey answer may have
+OUTCOMES = {"won": None, "lost": None}  # how a closed deal ended (a dict: its words in this order in messages)
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,10 @@ ALIASES: dict[str, dict[str, str]] = {
                       "owner": "owner_rep_external_id", "account_owner": "owner_rep_external_id",
                       "parent": "parent_external_id", "parent_id": "parent_external_id",
                       "referred_by": "referred_by_external_id", "referrer": "referred_by_external_id",
-                      "blocked_on": "blocked_from", "created": "created_at", "created_on": "created_at"},
-    "products.csv": {"product_id": "sku", "cost": "unit_cost"},
+                      "blocked_on": "blocked_from", "created": "created_at", "created_on": "created_at",
+                      "payment_terms": "payment_terms_days", "terms_days": "payment_terms_days",
+                      "credit_rating": "credit_grade", "consent_date": "consent_at", "consent_on": "consent_at"},
+    "products.csv": {"product_id": "sku", "cost": "unit_cost", "product_category": "category"},
     "orders.csv": {"order_id": "order_external_id", "customer_id": "customer_external_id",
                    "order_date": "ordered_at", "date": "ordered_at", "product_id": "sku", "qty": "quantity",
                    "price": "unit_price", "cost": "unit_cost", "return": "is_return"},
@@ -72,6 +78,25 @@ ALIASES: dict[str, dict[str, str]] = {
     "interactions.csv": {"interaction_id": "external_id", "customer_id": "customer_external_id",
                          "rep_id": "rep_external_id", "rep": "rep_external_id", "date": "occurred_at",
                          "occurred": "occurred_at", "type": "kind"},
+    "surveys.csv": {"survey_id": "external_id", "response_id": "external_id", "customer_id": "customer_external_id",
+                    "date": "answered_at", "answered": "answered_at", "answered_on": "answered_at",
+                    "responded_at": "answered_at", "submitted_at": "answered_at", "type": "kind",
+                    "survey_type": "kind", "rating": "score", "source": "channel"},
+    "opportunities.csv": {"opportunity_id": "external_id", "deal_id": "external_id",
+                          "customer_id": "customer_external_id", "account_id": "customer_external_id",
+                          "owner": "owner_rep_external_id", "owner_rep": "owner_rep_external_id",
+                          "rep_id": "owner_rep_external_id", "rep": "owner_rep_external_id",
+                          "opened": "opened_at", "opened_on": "opened_at", "created": "opened_at",
+                          "created_at": "opened_at", "created_on": "opened_at", "deal_stage": "stage",
+                          "value": "amount", "deal_value": "amount", "win_probability": "probability",
+                          "close_date": "expected_close_on", "expected_close": "expected_close_on",
+                          "expected_close_date": "expected_close_on", "closed": "closed_at",
+                          "closed_on": "closed_at", "result": "outcome"},
+    "invoices.csv": {"invoice_id": "external_id", "invoice_number": "external_id",
+                     "customer_id": "customer_external_id", "date": "issued_at", "issued": "issued_at",
+                     "issued_on": "issued_at", "invoice_date": "issued_at", "issue_date": "issued_at",
+                     "due": "due_at", "due_on": "due_at", "due_date": "due_at", "paid": "paid_at",
+                     "paid_on": "paid_at", "payment_date": "paid_at", "total": "amount"},
 }
 
 
@@ -98,7 +123,8 @@ def _canonical(header: list[str], file: str) -> tuple[list[str], list[str]]:
 
 # The longest value each column may hold comes from the table declaration (one definition of each length).
 _TABLE = {"reps.csv": SalesRep, "customers.csv": Customer, "products.csv": Product, "orders.csv": Order,
-          "complaints.csv": Complaint, "deliveries.csv": Delivery, "interactions.csv": Interaction}
+          "complaints.csv": Complaint, "deliveries.csv": Delivery, "interactions.csv": Interaction,
+          "surveys.csv": Survey, "opportunities.csv": Opportunity, "invoices.csv": Invoice}
 _REFERENCE = {"sku": (Product, "sku"), "order_external_id": (Order, "external_id"),
               "customer_external_id": (Customer, "external_id"), "parent_external_id": (Customer, "external_id"),
               "referred_by_external_id": (Customer, "external_id"),
@@ -196,6 +222,39 @@ class Row:
         if abs(value) > bound:
             raise _BadValue(f"'{column}' is {raw}, beyond the sane bound of {bound:g}")
         return value
+
+    def whole(self, column: str, *, bound: float, required: bool = False) -> int | None:
+        """A whole number from 0 to `bound` (e.g. days); 30.0 is 30, 30.5 is refused."""
+        value = self.number(column, required=required, bound=bound)
+        if value is None:
+            return None
+        if value < 0 or value != int(value):
+            raise _BadValue(f"'{column}' must be a whole number from 0, got {self.text(column)!r}")
+        return int(value)
+
+    def share(self, column: str, *, required: bool = False) -> float | None:
+        """A share from 0 to 1, written as a fraction (0.4) or a percent (40%)."""
+        raw = self.text(column, required=required)
+        if raw is None:
+            return None
+        percent = raw.endswith("%")
+        try:
+            value = float(raw[:-1].strip() if percent else raw)
+        except ValueError:
+            raise _BadValue(f"'{column}' is not a number or a percent: {raw!r}") from None
+        value = value / 100 if percent else value
+        if not 0 <= value <= 1:  # NaN and the infinities fail this too
+            raise _BadValue(f"'{column}' {raw} is outside 0 .. 1 (a fraction, or a percent such as 40%)")
+        return value
+
+    def word(self, column: str, allowed: Container[str], *, required: bool = False) -> str | None:
+        """One of the `allowed` words, in any letter case; returned in lower case."""
+        raw = self.text(column, required=required)
+        if raw is None:
+            return None
+        if raw.lower() not in allowed:
+            raise _BadValue(f"'{column}' must be {' or '.join(allowed)}, got {raw!r}")
+        return raw.lower()
 
     def flag(self, column: str) -> bool:
         raw = (self.values.get(column) or "").strip().lower()
@@ -338,6 +397,11 @@ class CustomerRow:
     parent: str | None
     referred_by: str | None
     attributes: dict[str, str | None]  # every attr.* column of the file; None for an empty cell (removes it)
+    payment_terms_days: int | None = None
+    credit_grade: str | None = None
+    credit_limit: float | None = None
+    consent: bool = False
+    consent_at: date | None = None
     present: frozenset[str] = frozenset()
 
 
@@ -348,6 +412,7 @@ class ProductRow:
     name: str | None
     unit_cost: float | None
     seasonal: bool
+    category: str | None = None
     present: frozenset[str] = frozenset()
 
 
@@ -404,6 +469,47 @@ class InteractionRow:
     present: frozenset[str] = frozenset()
 
 
+@dataclass
+class SurveyRow:
+    line: int
+    external_id: str
+    customer: str | None
+    answered_at: date | None
+    kind: str | None
+    score: float | None
+    channel: str | None
+    comment: str | None
+    present: frozenset[str] = frozenset()
+
+
+@dataclass
+class OpportunityRow:
+    line: int
+    external_id: str
+    customer: str | None
+    owner_rep: str | None
+    opened_at: date | None
+    stage: str | None
+    amount: float | None
+    probability: float | None
+    expected_close_on: date | None
+    closed_at: date | None
+    outcome: str | None
+    present: frozenset[str] = frozenset()
+
+
+@dataclass
+class InvoiceRow:
+    line: int
+    external_id: str
+    customer: str | None
+    issued_at: date | None
+    due_at: date | None  # None: the stored due date, or for a new invoice issued_at + the customer's terms
+    amount: float | None
+    paid_at: date | None
+    present: frozenset[str] = frozenset()
+
+
 def rep_row(r: Row) -> RepRow:
     return RepRow(r.line, r.text("external_id", required=True), r.text("name", required=True),
                   r.text("email"), r.text("region"), present=r.present)
@@ -415,7 +521,10 @@ def customer_row(r: Row) -> CustomerRow:
         r.line, r.text("external_id", required=True), r.text("name", required=True), r.text("region"),
         r.text("industry"), r.text("size"), r.text("owner_rep_external_id"), r.flag("seasonal"),
         r.day("blocked_from"), r.day("created_at"), r.text("parent_external_id"),
-        r.text("referred_by_external_id"), attributes, present=r.present,
+        r.text("referred_by_external_id"), attributes,
+        payment_terms_days=r.whole("payment_terms_days", bound=MAX_TERMS_DAYS), credit_grade=r.text("credit_grade"),
+        credit_limit=_not_negative(r, "credit_limit"), consent=r.flag("consent"), consent_at=r.day("consent_at"),
+        present=r.present,
     )
 
 
@@ -424,7 +533,7 @@ def product_row(r: Row) -> ProductRow:
     if cost is not None and cost < 0:
         raise _BadValue(f"'unit_cost' must not be negative: {cost}")
     return ProductRow(r.line, r.text("sku", required=True), r.text("name", required=True), cost, r.flag("seasonal"),
-                      present=r.present)
+                      r.text("category"), present=r.present)
 
 
 def order_line_row(r: Row) -> OrderLineRow:
@@ -480,6 +589,78 @@ def interaction_row(r: Row) -> InteractionRow:
                           cost, r.text("note"), present=r.present)
 
 
+def _not_negative(r: Row, column: str, *, required: bool = False) -> float | None:
+    value = r.number(column, required=required)
+    if value is not None and value < 0:
+        raise _BadValue(f"'{column}' must not be negative: {value:g}")
+    return value
+
+
+DEFAULT_PAYMENT_TERMS_DAYS = 30  # an invoice's terms when its customer has none
+
+
+def default_due(issued_at: date, payment_terms_days: int | None) -> date:
+    """The due date of an invoice given without one: issued plus the customer's payment terms."""
+    days = DEFAULT_PAYMENT_TERMS_DAYS if payment_terms_days is None else payment_terms_days
+    return issued_at + timedelta(days=days)
+
+
+def score_problem(kind: str, score: float) -> str | None:
+    """Why a score does not fit its survey kind's scale, or None (the import checks stored kinds with it too)."""
+    low, high = SURVEY_SCALES[kind]
+    return None if low <= score <= high else f"'score' {score:g} is outside the {kind} scale {low:g} .. {high:g}"
+
+
+def outcome_problem(closed_at: date | None, outcome: str | None) -> str | None:
+    """A deal has an outcome exactly when it is closed."""
+    if closed_at is not None and outcome is None:
+        return f"'outcome' (won or lost) is required when 'closed_at' is given ({closed_at})"
+    if closed_at is None and outcome is not None:
+        return f"'outcome' {outcome} is given without 'closed_at': a deal has an outcome once it is closed"
+    return None
+
+
+def not_before(later: str, day: date | None, earlier: str, start: date | None) -> str | None:
+    """`'paid_at' D is before 'issued_at' S`, or None when either is unknown or in order."""
+    if day is not None and start is not None and day < start:
+        return f"'{later}' {day} is before '{earlier}' {start}"
+    return None
+
+
+def _raise(*reasons: str | None) -> None:
+    reason = next((r for r in reasons if r), None)
+    if reason:
+        raise _BadValue(reason)
+
+
+def survey_row(r: Row) -> SurveyRow:
+    kind = r.word("kind", SURVEY_SCALES, required=True)
+    score = r.number("score", required=True)
+    _raise(score_problem(kind, score) if kind is not None and score is not None else None)
+    return SurveyRow(r.line, r.text("external_id", required=True), r.text("customer_external_id", required=True),
+                     r.day("answered_at", required=True), kind, score, r.text("channel"), r.text("comment"),
+                     present=r.present)
+
+
+def opportunity_row(r: Row) -> OpportunityRow:
+    opened, closed = r.day("opened_at", required=True), r.day("closed_at")
+    outcome = r.word("outcome", OUTCOMES)
+    # a file without one of the two columns is checked against the stored record on import
+    both = "closed_at" in r.present and "outcome" in r.present
+    _raise(not_before("closed_at", closed, "opened_at", opened), outcome_problem(closed, outcome) if both else None)
+    return OpportunityRow(r.line, r.text("external_id", required=True), r.text("customer_external_id", required=True),
+                          r.text("owner_rep_external_id"), opened, r.text("stage", required=True),
+                          _not_negative(r, "amount", required=True), r.share("probability", required=True),
+                          r.day("expected_close_on"), closed, outcome, present=r.present)
+
+
+def invoice_row(r: Row) -> InvoiceRow:
+    issued, due, paid = r.day("issued_at", required=True), r.day("due_at"), r.day("paid_at")
+    _raise(not_before("due_at", due, "issued_at", issued), not_before("paid_at", paid, "issued_at", issued))
+    return InvoiceRow(r.line, r.text("external_id", required=True), r.text("customer_external_id", required=True),
+                      issued, due, _not_negative(r, "amount", required=True), paid, present=r.present)
+
+
 @dataclass(frozen=True)
 class FileKind:
     """`key`: columns every file of this kind must have. `create`: columns a row needs to create a record; a row
@@ -500,8 +681,9 @@ FILES: dict[str, FileKind] = {
     "reps.csv": FileKind(("external_id",), ("name",), ("email", "region"), rep_row),
     "customers.csv": FileKind(("external_id",), ("name",), (
         "region", "industry", "size", "owner_rep_external_id", "seasonal", "blocked_from", "created_at",
-        "parent_external_id", "referred_by_external_id", "attr.*"), customer_row),
-    "products.csv": FileKind(("sku",), ("name",), ("unit_cost", "seasonal"), product_row),
+        "parent_external_id", "referred_by_external_id", "payment_terms_days", "credit_grade", "credit_limit",
+        "consent", "consent_at", "attr.*"), customer_row),
+    "products.csv": FileKind(("sku",), ("name",), ("unit_cost", "seasonal", "category"), product_row),
     # an order is the whole set of its lines, so every file of order lines has every line column
     "orders.csv": FileKind(_ORDER_COLUMNS, _ORDER_COLUMNS, ("unit_cost", "is_return"), order_line_row),
     "complaints.csv": FileKind(("external_id",), ("customer_external_id", "opened_at"), (
@@ -510,4 +692,11 @@ FILES: dict[str, FileKind] = {
         "delivered_at", "delay_reason", "cost"), delivery_row),
     "interactions.csv": FileKind(("external_id",), ("customer_external_id", "occurred_at", "kind"), (
         "rep_external_id", "cost", "note"), interaction_row),
+    "surveys.csv": FileKind(("external_id",), ("customer_external_id", "answered_at", "kind", "score"), (
+        "channel", "comment"), survey_row),
+    "opportunities.csv": FileKind(("external_id",), (
+        "customer_external_id", "opened_at", "stage", "amount", "probability"), (
+        "expected_close_on", "owner_rep_external_id", "closed_at", "outcome"), opportunity_row),
+    "invoices.csv": FileKind(("external_id",), ("customer_external_id", "issued_at", "amount"), (
+        "due_at", "paid_at"), invoice_row),
 }

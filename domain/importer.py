@@ -21,8 +21,8 @@ from domain import live
 from domain.writes import order_totals
 from domain.evaluation_state import Cause, writer_transaction
 from domain.import_rows import FILES, CsvFile, ImportFailed, RowProblem
-from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, Interaction, Order, OrderLine, Product,
-                           SalesRep)
+from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, Interaction, Invoice, Opportunity, Order,
+                           OrderLine, Product, SalesRep, Survey)
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 CHUNK = 5000
@@ -120,6 +120,8 @@ class _Writer:
         self.report = ImportReport()
         self.changed: dict[str, set[str]] = defaultdict(set)  # table -> keys of the records inserted or updated
         self.relinked: set[int] = set()  # customers whose parent / referrer changed, with the old ones
+        self.left: set[int] = set()  # customers a survey, deal or invoice was moved away from
+        self.recategorised: set[int] = set()  # products whose category changed: rules over order lines read it
 
     # ---- generic upsert by natural key ----
 
@@ -175,7 +177,7 @@ class _Writer:
 
     def run(self) -> ImportReport:
         steps = [self.reps, self.products, self.customers, self.orders, self.complaints, self.deliveries,
-                 self.interactions]
+                 self.interactions, self.surveys, self.opportunities, self.invoices]
         for i, step in enumerate(steps):
             step()
             if self.blocked:
@@ -196,7 +198,8 @@ class _Writer:
         file = "products.csv"
         rows = self._creatable(self._unique(self.parsed.get(file, []), file, "sku"), file, "sku",
                                self.ids(Product.__table__, "sku"))
-        records = [{"sku": r.sku, "name": r.name, "unit_cost": r.unit_cost, "seasonal": r.seasonal} for r in rows]
+        records = [{"sku": r.sku, "name": r.name, "unit_cost": r.unit_cost, "seasonal": r.seasonal,
+                    "category": r.category} for r in rows]
         if file not in self.parsed:
             # Without a product list, order lines define the products they name.
             skus = sorted({line.sku for line in self.parsed.get("orders.csv", [])})
@@ -208,8 +211,14 @@ class _Writer:
                 self.report.tables["products"].inserted += len(records)
             self.product_ids = self.ids(Product.__table__, "sku")
         else:
-            self.product_ids = self.upsert(Product.__table__, "sku", records, "products", _supplied(
-                rows, {"name": "name", "unit_cost": "unit_cost", "seasonal": "seasonal"}))
+            supplied = _supplied(rows, {"name": "name", "unit_cost": "unit_cost", "seasonal": "seasonal",
+                                        "category": "category"})
+            table = Product.__table__
+            categories = dict(self.conn.execute(sa.select(table.c.sku, table.c.category)).all())
+            self.product_ids = self.upsert(table, "sku", records, "products", supplied)
+            if "category" in supplied and not self.blocked:
+                self.recategorised = {self.product_ids[r["sku"]] for r in records
+                                      if r["sku"] in categories and categories[r["sku"]] != r["category"]}
         self.product_cost = dict(self.conn.execute(sa.select(Product.__table__.c.sku, Product.__table__.c.unit_cost)).all())
 
     def customers(self) -> None:
@@ -243,14 +252,17 @@ class _Writer:
                 "external_id": r.external_id, "name": r.name, "region": r.region, "industry": r.industry,
                 "size": r.size, "owner_rep_id": self.rep_ids.get(r.owner_rep) if r.owner_rep else None,
                 "seasonal": r.seasonal, "blocked_from": r.blocked_from, "created_at": created,
-                "attributes": attributes,
+                "attributes": attributes, "payment_terms_days": r.payment_terms_days, "credit_grade": r.credit_grade,
+                "credit_limit": r.credit_limit, "consent": r.consent, "consent_at": r.consent_at,
             })
         if self.blocked:
             return
         self.customer_ids = self.upsert(table, "external_id", records, "customers", _supplied(kept, {
             "name": "name", "region": "region", "industry": "industry", "size": "size",
             "owner_rep_id": "owner_rep_external_id", "seasonal": "seasonal", "blocked_from": "blocked_from",
-            "created_at": "created_at", "attributes": ATTRIBUTES}))
+            "created_at": "created_at", "attributes": ATTRIBUTES, "payment_terms_days": "payment_terms_days",
+            "credit_grade": "credit_grade", "credit_limit": "credit_limit", "consent": "consent",
+            "consent_at": "consent_at"}))
         self._link_customers(kept)
 
     def _link_customers(self, rows: list[rows_.CustomerRow]) -> None:
@@ -461,7 +473,114 @@ class _Writer:
                 "customer_id": "customer_external_id", "rep_id": "rep_external_id", "occurred_at": "occurred_at",
                 "kind": "kind", "cost": "cost", "note": "note"}))
 
+    def surveys(self) -> None:
+        file = "surveys.csv"
+        table = Survey.__table__
+        stored = {r.external_id: r for r in self.conn.execute(
+            sa.select(table.c.external_id, table.c.customer_id, table.c.kind, table.c.score))}
+        rows: list[rows_.SurveyRow] = self._creatable(
+            self._unique(self.parsed.get(file, []), file, "external_id"), file, "external_id", stored)
+        records = []
+        for r in rows:
+            before_row = len(self.problems)
+            old = stored.get(r.external_id)
+            cid = self._owner(r, old, file)
+            kind, score = self._merged(r, old, "kind"), self._merged(r, old, "score")
+            self._check(file, r.line, rows_.score_problem(kind, score))  # a new score on a stored kind, too
+            if len(self.problems) > before_row:
+                continue
+            records.append({"external_id": r.external_id, "customer_id": cid, "answered_at": r.answered_at,
+                            "kind": kind, "score": score, "channel": r.channel, "comment": r.comment})
+        if not self.blocked and file in self.parsed:
+            self.upsert(table, "external_id", records, "surveys", _supplied(rows, {
+                "customer_id": "customer_external_id", "answered_at": "answered_at", "kind": "kind", "score": "score",
+                "channel": "channel", "comment": "comment"}))
+
+    def opportunities(self) -> None:
+        file = "opportunities.csv"
+        table = Opportunity.__table__
+        stored = {r.external_id: r for r in self.conn.execute(sa.select(
+            table.c.external_id, table.c.customer_id, table.c.opened_at, table.c.closed_at, table.c.outcome))}
+        rows: list[rows_.OpportunityRow] = self._creatable(
+            self._unique(self.parsed.get(file, []), file, "external_id"), file, "external_id", stored)
+        records = []
+        for r in rows:
+            before_row = len(self.problems)
+            old = stored.get(r.external_id)
+            cid = self._owner(r, old, file)
+            if r.owner_rep and r.owner_rep not in self.rep_ids:
+                self.problem(file, r.line, f"unknown owner rep '{r.owner_rep}'")
+            opened, closed = self._merged(r, old, "opened_at"), self._merged(r, old, "closed_at")
+            outcome = self._merged(r, old, "outcome")
+            self._check(file, r.line, rows_.not_before("closed_at", closed, "opened_at", opened),
+                        rows_.outcome_problem(closed, outcome))
+            if len(self.problems) > before_row:
+                continue
+            records.append({"external_id": r.external_id, "customer_id": cid,
+                            "owner_rep_id": self.rep_ids.get(r.owner_rep) if r.owner_rep else None,
+                            "opened_at": opened, "stage": r.stage, "amount": r.amount, "probability": r.probability,
+                            "expected_close_on": r.expected_close_on, "closed_at": closed, "outcome": outcome})
+        if not self.blocked and file in self.parsed:
+            self.upsert(table, "external_id", records, "opportunities", _supplied(rows, {
+                "customer_id": "customer_external_id", "owner_rep_id": "owner_rep_external_id",
+                "opened_at": "opened_at", "stage": "stage", "amount": "amount", "probability": "probability",
+                "expected_close_on": "expected_close_on", "closed_at": "closed_at", "outcome": "outcome"}))
+
+    def invoices(self) -> None:
+        file = "invoices.csv"
+        table = Invoice.__table__
+        stored = {r.external_id: r for r in self.conn.execute(sa.select(
+            table.c.external_id, table.c.customer_id, table.c.issued_at, table.c.due_at, table.c.paid_at))}
+        rows: list[rows_.InvoiceRow] = self._creatable(
+            self._unique(self.parsed.get(file, []), file, "external_id"), file, "external_id", stored)
+        # the customers step has run: a customer's terms may come from this very import
+        terms = dict(self.conn.execute(sa.select(Customer.__table__.c.id, Customer.__table__.c.payment_terms_days))
+                     .all()) if rows else {}
+        records = []
+        for r in rows:
+            before_row = len(self.problems)
+            old = stored.get(r.external_id)
+            cid = self._owner(r, old, file)
+            issued, paid = self._merged(r, old, "issued_at"), self._merged(r, old, "paid_at")
+            # a due date is never cleared: an empty cell keeps the stored one, a new invoice gets the terms'
+            due = r.due_at or (old.due_at if old is not None else None)
+            if due is None and cid is not None:
+                due = rows_.default_due(issued, terms.get(cid))
+            self._check(file, r.line, rows_.not_before("due_at", due, "issued_at", issued),
+                        rows_.not_before("paid_at", paid, "issued_at", issued))
+            if len(self.problems) > before_row:
+                continue
+            records.append({"external_id": r.external_id, "customer_id": cid, "issued_at": issued, "due_at": due,
+                            "amount": r.amount, "paid_at": paid})
+        if not self.blocked and file in self.parsed:
+            self.upsert(table, "external_id", records, "invoices", _supplied(rows, {
+                "customer_id": "customer_external_id", "issued_at": "issued_at", "due_at": "due_at",
+                "amount": "amount", "paid_at": "paid_at"}))
+
     # ---- helpers ----
+
+    def _owner(self, r: Any, old: Any, file: str) -> int | None:
+        """The customer of a survey, deal or invoice row: the file's, else the stored one. A record moved to
+        another customer leaves its old customer to be re-evaluated too."""
+        if "customer_external_id" not in r.present:
+            return old.customer_id
+        cid = self._customer(r.customer, file, r.line)
+        if old is not None and cid is not None and old.customer_id != cid:
+            self.left.add(old.customer_id)
+        return cid
+
+    @staticmethod
+    def _merged(r: Any, old: Any, column: str) -> Any:
+        """The row's value when the file has the column, else the stored record's (None for a new record)."""
+        if column in r.present:
+            return getattr(r, column)
+        return getattr(old, column) if old is not None else None
+
+    def _check(self, file: str, line: int, *reasons: str | None) -> None:
+        """The first of `reasons` that is not None is the row's problem."""
+        reason = next((r for r in reasons if r), None)
+        if reason:
+            self.problem(file, line, reason)
 
     def _creatable(self, rows: list[Any], file: str, key: str, stored: Container[str]) -> list[Any]:
         """The rows whose record is stored, or that carry every column needed to create one."""
@@ -511,7 +630,10 @@ class _Writer:
 _TOUCHING = (("orders", Order.__table__, ("ordered_at",)),
              ("complaints", Complaint.__table__, ("opened_at", "resolved_at")),
              ("deliveries", Delivery.__table__, ("promised_at", "delivered_at")),
-             ("interactions", Interaction.__table__, ("occurred_at",)))
+             ("interactions", Interaction.__table__, ("occurred_at",)),
+             ("surveys", Survey.__table__, ("answered_at",)),
+             ("opportunities", Opportunity.__table__, ("opened_at", "closed_at")),
+             ("invoices", Invoice.__table__, ("issued_at", "paid_at")))
 
 
 def _reevaluate(conn: Connection, writer: _Writer) -> int:
@@ -521,7 +643,11 @@ def _reevaluate(conn: Connection, writer: _Writer) -> int:
     if conn.execute(sa.select(CustomerEvaluation.__table__.c.customer_id).limit(1)).first() is None:
         return 0
     touched = {writer.customer_ids[e] for e in writer.changed.get("customers", ()) if e in writer.customer_ids}
-    touched |= writer.relinked
+    touched |= writer.relinked | writer.left
+    lines = OrderLine.__table__
+    for chunk in _chunks(sorted(writer.recategorised)):  # rules over order lines read the product's category
+        touched |= set(conn.execute(sa.select(lines.c.customer_id).where(lines.c.product_id.in_(chunk))
+                                    .distinct()).scalars())
     latest: list[date] = []
     for label, table, dates in _TOUCHING:
         for chunk in _chunks(sorted(writer.changed.get(label, ()))):
