@@ -472,6 +472,42 @@ def cmd_backtest(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_privacy_export(args, settings: Settings) -> int:
+    """Everything held about one customer, as JSON on stdout (recorded in the privacy audit)."""
+    import json
+
+    from domain import privacy
+
+    try:
+        found = privacy.export_customer(_engine(settings), args.external_id, by=args.by)
+    except privacy.CustomerNotFound as exc:
+        console.print(str(exc), style="red", markup=False)
+        return 1
+    sys.stdout.write(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def cmd_privacy_erase(args, settings: Settings) -> int:
+    """Erase one customer's personal data; its records stay, anonymised (docs/privacy.md)."""
+    from domain import privacy
+    from domain.evaluation_state import WriterBusy
+    from domain.writes import BadInput
+
+    try:
+        done = privacy.erase_customer(_engine(settings), args.external_id, args.by)
+    except (privacy.CustomerNotFound, BadInput, WriterBusy) as exc:
+        console.print(str(exc), style="red", markup=False, soft_wrap=True)
+        return 1
+    name = done.customer.external_id
+    if not done.changed:
+        print(f"{name} was already erased at {done.erased_at:%Y-%m-%d %H:%M} UTC; nothing changed")
+        return 0
+    values = ", ".join(f"{k} {v}" for k, v in done.erased.items() if v) or "none"
+    kept = ", ".join(f"{k} {v}" for k, v in done.kept.items() if v) or "none"
+    print(f"{args.external_id} erased: now {name}\nvalues replaced: {values}\nrecords kept: {kept}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiergraph", description="Customer value, tiers and loss for your CRM.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -557,6 +593,18 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("conditions", nargs="+", help="conditions in the rule language")
     bt.add_argument("--horizon", type=int, default=180, help="days after the loss to look for an order")
     bt.set_defaults(func=cmd_backtest)
+
+    privacy = sub.add_parser("privacy", help="export or erase one customer's personal data (docs/privacy.md)")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    pexp = privacy_sub.add_parser("export", help="print everything held about a customer as JSON")
+    pexp.add_argument("external_id")
+    pexp.add_argument("--by", default="cli", help="who asked, for the privacy audit (default: cli)")
+    pexp.set_defaults(func=cmd_privacy_export)
+    perase = privacy_sub.add_parser("erase", help="replace a customer's personal fields with anonymous values; "
+                                                  "its records, scores, tiers and loss history stay")
+    perase.add_argument("external_id")
+    perase.add_argument("--by", required=True, help="who erased it, for the privacy audit")
+    perase.set_defaults(func=cmd_privacy_erase)
 
     mig = sub.add_parser("migrate", help="bring the database to the latest migration")
     mig.set_defaults(func=cmd_migrate)

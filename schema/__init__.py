@@ -10,13 +10,14 @@ from schema.errors import error_masking
 from schema.query import Query
 from schema.events import EventSubscriptions
 from schema.loss_marks import LossMarkMutations
+from schema.privacy import PrivacyMutations
 from schema.rulesets import RuleSetMutations
 from schema.webhooks import WebhookMutations
 from schema.writes import WriteMutations
 
 
 @strawberry.type
-class Mutation(RuleSetMutations, WebhookMutations, WriteMutations, LossMarkMutations):
+class Mutation(RuleSetMutations, WebhookMutations, WriteMutations, LossMarkMutations, PrivacyMutations):
     pass
 
 

@@ -23,16 +23,18 @@ from schema.movement import MovementQueries
 from schema.rule_diff import RuleDiffQueries
 from schema.revenue_bridge import RevenueBridgeQueries
 from schema.loss_reasons import LossReasonQueries
+from schema.anniversaries import AnniversaryQueries
 from schema.backtest import BacktestQueries
 from schema.rulesets import RuleSetQueries
 from schema.value import ValueQueries
 from schema.webhooks import WebhookQueries
+from schema.privacy import PrivacyQueries
 
 
 @strawberry.type
 class Query(RuleSetQueries, JobQueries, EventQueries, WebhookQueries, ValueQueries, LossQueries,
             RevenueBridgeQueries, LossReasonQueries, BacktestQueries, MovementQueries,
-            RuleDiffQueries):
+            RuleDiffQueries, PrivacyQueries, AnniversaryQueries):
     @strawberry.field(description="Fetches an object given its global id.", permission_classes=[Public])
     async def node(self, info: Info, id: relay.GlobalID) -> relay.Node:
         # Customer is the one Node type: any other id is BAD_ID, an unknown customer NOT_FOUND (never a null here)
