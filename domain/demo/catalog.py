@@ -104,3 +104,54 @@ UNKNOWN_COST_PRODUCTS = ("Support hours block", "Custom engineering hour", "Inst
 COMPLAINT_CATEGORIES = ("quality", "delivery", "billing", "service", "damaged")
 DELAY_REASONS = ("carrier delay", "out of stock", "customs", "weather", "address error", "warehouse backlog")
 INTERACTION_KINDS = ("call", "email", "visit")
+
+# products.csv `category`: every product not listed here is "goods".
+PRODUCT_CATEGORIES = {
+    "service": ("AC maintenance pack", "Support hours block", "Cleaning service visit", "Custom engineering hour",
+                "Installation service"),
+    "software": ("Cloud backup licence",),
+    "parts": ("Shelf system module", "Heat pump service kit", "Copper pipe 15mm (50m)", "Thermostat controller",
+              "Air filter F7", "CNC tooling insert", "Bearing assortment", "Spindle motor", "Fleet tyre set",
+              "Concrete anchor set", "Scaffold clamp (50)", "Toner cartridge"),
+}
+
+
+def product_category(product: str) -> str:
+    return next((name for name, products in PRODUCT_CATEGORIES.items() if product in products), "goods")
+
+
+# Accounts: payment terms offered per size (days, chance), credit grades, and how customers pay their invoices.
+PAYMENT_TERMS = (14, 30, 45, 60)
+TERMS_P = (
+    (0.45, 0.55, 0.00, 0.00),
+    (0.10, 0.70, 0.20, 0.00),
+    (0.00, 0.30, 0.50, 0.20),
+    (0.00, 0.00, 0.30, 0.70),
+)
+CREDIT_GRADES = ("A", "B", "C", "D")
+CREDIT_FACTOR = (1.5, 1.2, 0.8, 0.4)  # credit limit per grade, times the revenue of the payment terms plus a month
+PAYMENT_HABITS = ("prompt", "on_time", "slow", "bad")
+HABIT_P = (0.37, 0.48, 0.12, 0.03)
+GRADE_P = (  # per habit: chance of A..D
+    (0.70, 0.30, 0.00, 0.00),
+    (0.30, 0.50, 0.20, 0.00),
+    (0.00, 0.30, 0.50, 0.20),
+    (0.00, 0.00, 0.40, 0.60),
+)
+
+# Surveys and the sales pipeline.
+SURVEY_CHANNELS = ("email", "web", "phone")
+SURVEY_CHANNEL_P = (0.55, 0.30, 0.15)
+SURVEY_COMMENTS = {  # by NPS band: detractor, passive, promoter
+    "detractor": ("Deliveries keep arriving late.", "Billing errors again this quarter.",
+                  "Nobody called back about our complaint.\nWe are looking at other suppliers.",
+                  "Prices went up, service went down."),
+    "passive": ("Fine overall, delivery times could be better.", "OK, but the web shop is slow.",
+                "Good products, support is hard to reach."),
+    "promoter": ("Great service from our account manager!", "Fast delivery, always reliable.",
+                 "Would recommend to any partner.", "Best supplier we work with."),
+}
+OPEN_STAGES = ("qualification", "proposal", "negotiation")
+OPEN_STAGE_PROBABILITY = (0.2, 0.4, 0.7)
+CLOSED_STAGES = {"won": "closed_won", "lost": "closed_lost"}
+OPPORTUNITIES_PER_YEAR = (0.4, 0.8, 1.5, 3.0)  # per size
