@@ -13,7 +13,8 @@ from typing import Any, Hashable, Optional, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
-from domain.models import Complaint, Customer, Delivery, EvaluationRun, Interaction, Order, RuleSet
+from domain.models import (Complaint, Customer, Delivery, EvaluationRun, Interaction, Invoice, Opportunity, Order,
+                           RuleSet, Survey)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ CHILD_LISTS = {
     "complaints": ChildList(Complaint.__table__, "customer_id", ("opened_at", "id")),
     "deliveries": ChildList(Delivery.__table__, "customer_id", ("promised_at", "id")),
     "interactions": ChildList(Interaction.__table__, "customer_id", ("occurred_at", "id")),
+    "surveys": ChildList(Survey.__table__, "customer_id", ("answered_at", "id")),
+    "opportunities": ChildList(Opportunity.__table__, "customer_id", ("opened_at", "id")),
+    "invoices": ChildList(Invoice.__table__, "customer_id", ("issued_at", "id")),
     "subsidiaries": ChildList(Customer.__table__, "parent_id", ("id",)),
     "referrals": ChildList(Customer.__table__, "referred_by_id", ("id",)),
 }

@@ -138,3 +138,54 @@ class Invoice:
         m = row._mapping
         return cls(external_id=m["external_id"], issued_at=m["issued_at"], due_at=m["due_at"], amount=m["amount"],
                    paid_at=m["paid_at"])
+
+
+# ---------- what the records say together (domain.record_summaries) ----------
+
+@strawberry.type(description="Survey answers in a window ending on the data's now.")
+class Satisfaction:
+    window: str
+    answers: int = strawberry.field(description="Answers in the window, NPS and CSAT.")
+    detractors: int = strawberry.field(description="Answers in the window flagged detractor (NPS or CSAT).")
+    promoters: int = strawberry.field(description="Answers in the window flagged promoter (NPS or CSAT).")
+    latest_score: Optional[float] = strawberry.field(description="The latest answer in the window; null: none.")
+    latest_kind: Optional[str]
+    latest_answered_at: Optional[date]
+    average_nps_score: Optional[float] = strawberry.field(description="Mean score of the NPS answers (0-10).")
+    average_csat_score: Optional[float] = strawberry.field(description="Mean score of the CSAT answers (1-5).")
+    nps: Optional[float] = strawberry.field(description="Promoters % - detractors % of the NPS answers in the "
+                                                        "window, -100 to 100; null without NPS answers.")
+
+
+@strawberry.type(description="Deals on the data's now.")
+class Pipeline:
+    open_count: int
+    open_amount: float
+    weighted_amount: float = strawberry.field(description="Sum of amount x probability of the open deals.")
+    stalled_count: int = strawberry.field(description="Open deals whose expected close date has passed.")
+    won_amount_12m: float = strawberry.field(description="Amount of the deals won (closed) in the 12 months "
+                                                         "ending on the data's now, by their closing date.")
+
+
+@strawberry.type(description="Payment terms, credit and invoices on the data's now.")
+class Payment:
+    terms_days: Optional[int] = strawberry.field(description="Days from invoice to due date the customer was given.")
+    credit_grade: Optional[str]
+    credit_limit: Optional[float]
+    outstanding: float = strawberry.field(description="Invoices not paid yet, their amounts.")
+    overdue_count: int = strawberry.field(description="Invoices not paid and past their due date.")
+    overdue_amount: float
+    credit_utilisation: Optional[float] = strawberry.field(description="outstanding / creditLimit; null without a "
+                                                                       "(positive) credit limit.")
+    invoices: strawberry.Private[list]
+    day: strawberry.Private[date]
+
+    @strawberry.field(description="Mean days late of the invoices issued in the window (ending on the data's now) "
+                                  "and paid by then, on time counting 0: `avg(invoice.days_late where paid, 12m)` "
+                                  "in rules. Null when there are none.")
+    def average_days_late(self, window: str = "12m") -> Optional[float]:
+        from domain.record_summaries import average_days_late
+        from rules.windows import bounds
+        from schema.dates import checked_window
+
+        return average_days_late(self.invoices, bounds(checked_window(window), self.day))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Iterable, Optional
+from typing import Annotated, Any, Iterable, Optional
 
 import strawberry
 from sqlalchemy.engine import Row
@@ -10,8 +10,15 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from domain import record_summaries as summaries
+from domain.anniversaries import relationship_years
+from domain.anniversary import customer_since, next_anniversary
 from domain.record_flags import record_flag
+from rules.windows import bounds
 from schema.context import ctx
+from schema.customer_records import Invoice, Opportunity, Payment, Pipeline, Satisfaction, Survey
+from schema.dates import checked_window
+from schema.spend import CategorySpend, ProductSpend
 from schema.errors import UserError
 from domain.lookups import CHILD_LISTS
 from schema.pagination import Connection, build_connection, decode_cursor, page_size
@@ -187,6 +194,8 @@ class MonthRevenue:
 
 
 MAX_MONTHS = 120
+MAX_PRODUCTS = 100
+WINDOW = "A window ending on the data's now, as rules write one: 90d, 12w, 12m, 2y."
 
 
 @strawberry.type
@@ -203,6 +212,11 @@ class Customer(relay.Node):
     blocked_from: Optional[date]
     created_at: date
     attributes: JSON
+    consent: bool = strawberry.field(description="Whether the customer consented to being contacted.")
+    consent_at: Optional[date] = strawberry.field(description="When consent was given or withdrawn.")
+    payment_terms_days: Optional[int] = strawberry.field(description="Days from invoice to due date.")
+    credit_grade: Optional[str]
+    credit_limit: Optional[float] = strawberry.field(description="The most the customer may owe at once.")
     row_id: strawberry.Private[int]
     owner_rep_id: strawberry.Private[Optional[int]]
     parent_id: strawberry.Private[Optional[int]]
@@ -214,7 +228,9 @@ class Customer(relay.Node):
         return cls(node_key=m["external_id"], external_id=m["external_id"], name=m["name"], region=m["region"],
                    industry=m["industry"],
                    size=m["size"], seasonal=m["seasonal"], blocked_from=m["blocked_from"], created_at=m["created_at"],
-                   attributes=m["attributes"] or {}, row_id=m["id"], owner_rep_id=m["owner_rep_id"],
+                   attributes=m["attributes"] or {}, consent=bool(m["consent"]), consent_at=m["consent_at"],
+                   payment_terms_days=m["payment_terms_days"], credit_grade=m["credit_grade"],
+                   credit_limit=m["credit_limit"], row_id=m["id"], owner_rep_id=m["owner_rep_id"],
                    parent_id=m["parent_id"], referred_by_id=m["referred_by_id"])
 
     @classmethod
@@ -315,6 +331,91 @@ class Customer(relay.Node):
     async def interactions(self, info: Info, first: Optional[int] = None,
                            after: Optional[str] = None) -> Connection[Interaction]:
         return await child_connection(info, "interactions", self.row_id, first, after, Interaction.from_row)
+
+    @strawberry.field(description="NPS and CSAT answers, newest first.")
+    async def surveys(self, info: Info, first: Optional[int] = None,
+                      after: Optional[str] = None) -> Connection[Survey]:
+        return await child_connection(info, "surveys", self.row_id, first, after, Survey.from_row)
+
+    @strawberry.field(description="Deals, by opening date, newest first.")
+    async def opportunities(self, info: Info, first: Optional[int] = None,
+                            after: Optional[str] = None) -> Connection[Opportunity]:
+        return await child_connection(info, "opportunities", self.row_id, first, after, Opportunity.from_row)
+
+    @strawberry.field(description="Invoices, by issue date, newest first.")
+    async def invoices(self, info: Info, first: Optional[int] = None,
+                       after: Optional[str] = None) -> Connection[Invoice]:
+        return await child_connection(info, "invoices", self.row_id, first, after, Invoice.from_row)
+
+    @strawberry.field(description="Survey answers in the window (default 12m) ending on the data's now: latest, "
+                                  "averages, NPS, detractors.")
+    async def satisfaction(self, info: Info, window: Annotated[str, strawberry.argument(description=WINDOW)] = "12m"
+                           ) -> Satisfaction:
+        period = checked_window(window)
+        loaders = ctx(info).loaders
+        found = summaries.satisfaction(await loaders.surveys_by_customer.load(self.row_id),
+                                       bounds(period, await loaders.data_today()))
+        return Satisfaction(window=window.strip(), **vars(found))
+
+    @strawberry.field(description="Open, stalled and recently won deals on the data's now.")
+    async def pipeline(self, info: Info) -> Pipeline:
+        loaders = ctx(info).loaders
+        found = summaries.pipeline(await loaders.opportunities_by_customer.load(self.row_id),
+                                   await loaders.data_today())
+        return Pipeline(**vars(found))
+
+    @strawberry.field(description="Payment terms, credit and the invoices' state on the data's now.")
+    async def payment(self, info: Info) -> Payment:
+        loaders = ctx(info).loaders
+        invoices, day = await loaders.invoices_by_customer.load(self.row_id), await loaders.data_today()
+        found = summaries.payment(invoices, self.credit_limit, day)
+        return Payment(terms_days=self.payment_terms_days, credit_grade=self.credit_grade,
+                       credit_limit=self.credit_limit, invoices=invoices, day=day, **vars(found))
+
+    @strawberry.field(description="Order line revenue per product category in the window ending on the data's now, "
+                                  "the largest first.")
+    async def spend_by_category(self, info: Info, window: Annotated[str, strawberry.argument(description=WINDOW)]
+                                = "12m") -> list[CategorySpend]:
+        period = bounds(checked_window(window), await ctx(info).loaders.data_today())
+        found = await ctx(info).loaders.spend_by_category.load((self.row_id, period.start, period.end))
+        return [CategorySpend.of(s, self.attributes) for s in found]
+
+    @strawberry.field(description="The `first` products by order line revenue in the window ending on the data's "
+                                  "now, the largest first (ties by sku).")
+    async def spend_by_product(self, info: Info, window: Annotated[str, strawberry.argument(description=WINDOW)]
+                               = "12m", first: int = 10) -> list[ProductSpend]:
+        if not 1 <= first <= MAX_PRODUCTS:
+            raise UserError("BAD_ARGUMENT", f"'first' must be between 1 and {MAX_PRODUCTS}, got {first}",
+                            argument="first")
+        period = bounds(checked_window(window), await ctx(info).loaders.data_today())
+        found = await ctx(info).loaders.spend_by_product.load((self.row_id, period.start, period.end, first))
+        return [ProductSpend.of(s, self.attributes) for s in found]
+
+    async def _since(self, info: Info) -> tuple[date, date]:
+        """(customer since, the data's now): the earlier of created and the first order up to now."""
+        loaders = ctx(info).loaders
+        return customer_since(self.created_at, await loaders.first_order_by_customer.load(self.row_id)), \
+            await loaders.data_today()
+
+    @strawberry.field(description="The earlier of its created date and its first order (domain.anniversary).")
+    async def customer_since(self, info: Info) -> date:
+        return (await self._since(info))[0]
+
+    @strawberry.field(description="The first anniversary of customerSince on or after the data's now (29 February: "
+                                  "28 February in common years).")
+    async def next_anniversary(self, info: Info) -> date:
+        return next_anniversary(*await self._since(info))
+
+    @strawberry.field(description="Days from the data's now to nextAnniversary, 0 on the day: `days until "
+                                  "anniversary` in rules.")
+    async def days_until_anniversary(self, info: Info) -> int:
+        since, day = await self._since(info)
+        return (next_anniversary(since, day) - day).days
+
+    @strawberry.field(description="Whole years a customer on the data's now: the largest N for which `customer for "
+                                  "Ny` holds in rules.")
+    async def relationship_years(self, info: Info) -> int:
+        return relationship_years(*await self._since(info))
 
     @strawberry.field(description="Accounts whose parent is this customer.")
     async def subsidiaries(self, info: Info, first: Optional[int] = None,

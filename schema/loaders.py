@@ -18,8 +18,8 @@ from strawberry.dataloader import DataLoader
 
 from domain import lookups
 from domain.lookups import CHILD_LISTS, ChildList
-from domain.models import (Customer, CustomerEvaluation, CustomerScore, Delivery, OrderLine, Product, SalesRep,
-                           ValueRun)
+from domain.models import (Customer, CustomerEvaluation, CustomerScore, Delivery, Invoice, Opportunity, OrderLine,
+                           Product, SalesRep, Survey, ValueRun)
 from schema.pagination import KEY_TYPES
 
 # child-list cursors hold the order columns: dates travel as ISO text, ids as numbers
@@ -48,6 +48,12 @@ class Loaders:
         self.product_by_id = self._by_key(Product.__table__, "id")
         self.lines_by_order = self._grouped(OrderLine.__table__, "order_id", "line_no")
         self.deliveries_by_order = self._grouped(Delivery.__table__, "order_id", "id")
+        self.surveys_by_customer = self._grouped(Survey.__table__, "customer_id", "id")
+        self.opportunities_by_customer = self._grouped(Opportunity.__table__, "customer_id", "id")
+        self.invoices_by_customer = self._grouped(Invoice.__table__, "customer_id", "id")
+        self.first_order_by_customer = DataLoader(self._first_orders)
+        self.spend_by_category = DataLoader(partial(self._spend, "category"))
+        self.spend_by_product = DataLoader(partial(self._spend, "product"))
         self.child_pages = {name: DataLoader(self._page_loader(spec)) for name, spec in CHILD_LISTS.items()}
         self.child_counts = {name: DataLoader(partial(self._batch, partial(_child_counts, spec=spec)))
                              for name, spec in CHILD_LISTS.items()}
@@ -114,6 +120,28 @@ class Loaders:
         for months, ids in by_months.items():
             rows = await self.run(monthly_revenue, self.engine, ids, months, today)
             found.update({(cid, months): per_month for cid, per_month in rows.items()})
+        return [found[k] for k in keys]
+
+    async def _first_orders(self, customer_ids: Sequence[int]) -> list[Any]:
+        """Each customer's first order on or before the data's today (None: none), one statement for the batch."""
+        from domain.anniversaries import first_order_dates
+
+        found = await self.run(first_order_dates, self.engine, list(customer_ids), await self.data_today())
+        return [found.get(c) for c in customer_ids]
+
+    async def _spend(self, by: str, keys: Sequence[tuple]) -> list[Any]:
+        """Keys are (customer id, start, end) by category, (customer id, start, end, first) by product: one
+        statement per distinct period (and `first`), one per query as a rule."""
+        from domain import spend
+
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for customer_id, *args in keys:
+            groups[tuple(args)].append(customer_id)
+        found: dict[tuple, Any] = {}
+        for args, ids in groups.items():
+            read = spend.spend_by_category if by == "category" else spend.spend_by_product
+            rows = await self.run(read, self.engine, ids, *args)
+            found.update({(cid, *args): rows.get(cid, []) for cid in ids})
         return [found[k] for k in keys]
 
     async def _losses(self, customer_ids: Sequence[int], history: bool = False) -> list[Any]:
