@@ -8,7 +8,8 @@ quantity or id is) are the import's (domain.import_rows), applied to the API's v
 Idempotency, by the client's external id (the retry rule of each write is in its docstring):
 - the same external id with the same content is a no-op that returns the stored record (`changed` False);
 - the same external id with different content is refused with WriteConflict naming what differs, except where
-  a write is documented as an update (upsert_customer, resolve_complaint, a delivery's outcome).
+  a write is documented as an update (upsert_customer, resolve_complaint, a delivery's outcome, record_opportunity,
+  an invoice's payment and pay_invoice).
 Values are given as dicts of the import's column names; a key left out is "not given".
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ from domain import evaluation_state as es
 from domain import import_rows as rows_
 from domain import live
 from domain.faults import crash_point
-from domain.models import Complaint, Customer, Delivery, Interaction, Order, OrderLine, Product, SalesRep
+from domain.models import (Complaint, Customer, Delivery, Interaction, Invoice, Opportunity, Order, OrderLine, Product,
+                           SalesRep, Survey)
 
 customers_t = Customer.__table__
 orders_t = Order.__table__
@@ -34,6 +36,9 @@ complaints_t = Complaint.__table__
 deliveries_t = Delivery.__table__
 interactions_t = Interaction.__table__
 reps_t = SalesRep.__table__
+surveys_t = Survey.__table__
+opportunities_t = Opportunity.__table__
+invoices_t = Invoice.__table__
 
 Path = tuple[Any, ...]  # an input field: ("ordered_at",), ("lines", 0, "quantity")
 
@@ -64,7 +69,7 @@ class WriteConflict(Exception):
 
 @dataclass
 class Written:
-    kind: str  # order / complaint / delivery / interaction / customer
+    kind: str  # order / complaint / delivery / interaction / survey / opportunity / invoice / customer
     record: Any  # the stored row
     customer_id: int
     changed: bool  # False: an identical retry, nothing was written
@@ -393,17 +398,174 @@ def record_interaction(engine: Engine, values: dict[str, Any], *, rules: Rules =
     return written  # committed; writer_transaction has told the subscribers
 
 
+# ---- surveys ----
+
+_SURVEY_COLUMNS = ("external_id", "customer_external_id", "answered_at", "kind", "score", "channel", "comment")
+
+
+def record_survey(engine: Engine, values: dict[str, Any], *, rules: Rules = None) -> Written:
+    """Store an NPS (score 0-10) or CSAT (1-5) answer (values: external_id, customer_external_id, answered_at,
+    kind, score, channel?, comment?). Retry: the same answer again is a no-op; other content under the same
+    external id is a CONFLICT (an answer is a fact)."""
+    given = {c: values.get(c) for c in _SURVEY_COLUMNS}
+    _check(_required(given, ("external_id", "customer_external_id", "answered_at", "kind", "score")))
+    row, problems = _parse("surveys.csv", rows_.survey_row, given, _plain)
+    _check(problems)
+    with es.writer_transaction(engine) as conn:
+        cid = _id_of(conn, customers_t, "external_id", row.customer, ("customer_external_id",), "customer")
+        record = {"customer_id": cid, "answered_at": row.answered_at, "kind": row.kind, "score": row.score,
+                  "channel": row.channel, "comment": row.comment}
+        stored = _row(conn, surveys_t, row.external_id)
+        if stored is not None:
+            differences = _named(conn, _differences(stored, record))
+            if differences:
+                raise WriteConflict("survey", row.external_id, differences)
+            return Written("survey", stored, cid, False)
+        conn.execute(surveys_t.insert().values(external_id=row.external_id, **record))
+        states = _reevaluate(conn, {cid}, "survey", row.external_id, rules, row.answered_at)
+        written = Written("survey", _row(conn, surveys_t, row.external_id), cid, True, states)
+    return written  # committed; writer_transaction has told the subscribers
+
+
+def _named(conn: Connection, differences: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
+    """Differences in internal ids as the client's external ids (customer_id -> customer_external_id, ...)."""
+    named = {}
+    for key, (stored, given) in differences.items():
+        table = {"customer_id": customers_t, "owner_rep_id": reps_t}.get(key)
+        if table is None:
+            named[key] = (stored, given)
+            continue
+        externals = dict(conn.execute(sa.select(table.c.id, table.c.external_id)
+                                      .where(table.c.id.in_([x for x in (stored, given) if x is not None]))).all())
+        named[key[:-3] + "_external_id"] = (externals.get(stored), externals.get(given))
+    return named
+
+
+# ---- opportunities ----
+
+_DEAL_FACTS = ("external_id", "customer_external_id", "opened_at", "stage", "amount", "probability")
+_DEAL_STATE = ("expected_close_on", "owner_rep_external_id", "closed_at", "outcome")  # optional
+
+
+def record_opportunity(engine: Engine, values: dict[str, Any], *, rules: Rules = None) -> Written:
+    """Store a deal or its new state (values: external_id, customer_external_id, opened_at, stage, amount,
+    probability, expected_close_on?, owner_rep_external_id?, closed_at?, outcome?). An upsert by design: a deal
+    moves through stages and closes, so the same external id with other content UPDATES it (the last write wins:
+    send the deal's current state). An optional key left out keeps its stored value, one given as None clears it;
+    outcome (won / lost) is required exactly when the deal is closed. Another customer under the same external id
+    is a CONFLICT: a deal does not move between customers. The same state again is a no-op."""
+    given = {c: values.get(c) for c in _DEAL_FACTS}
+    given |= {c: values[c] for c in _DEAL_STATE if c in values}
+    _check(_required(given, _DEAL_FACTS))
+    row, problems = _parse("opportunities.csv", rows_.opportunity_row, given, _plain)
+    _check(problems)
+    with es.writer_transaction(engine) as conn:
+        cid = _id_of(conn, customers_t, "external_id", row.customer, ("customer_external_id",), "customer")
+        stored = _row(conn, opportunities_t, row.external_id)
+        record: dict[str, Any] = {"customer_id": cid, "opened_at": row.opened_at, "stage": row.stage,
+                                  "amount": row.amount, "probability": row.probability}
+        for column in ("expected_close_on", "closed_at", "outcome"):
+            if column in given or stored is None:
+                record[column] = getattr(row, column)
+        if "owner_rep_external_id" in given or stored is None:
+            record["owner_rep_id"] = _id_of(conn, reps_t, "external_id", row.owner_rep, ("owner_rep_external_id",),
+                                            "rep") if row.owner_rep else None
+        if stored is not None and stored.customer_id != cid:
+            raise WriteConflict("opportunity", row.external_id,
+                                _named(conn, {"customer_id": (stored.customer_id, cid)}))
+        # the new state with the stored one: closing a deal without its outcome is refused here too
+        merged = {**(dict(stored._mapping) if stored is not None else {}), **record}
+        reason = (rows_.not_before("closed_at", merged["closed_at"], "opened_at", merged["opened_at"])
+                  or rows_.outcome_problem(merged["closed_at"], merged["outcome"]))
+        if reason:
+            raise BadInput([FieldProblem((rows_.BadValue(reason).column,), reason)])
+        if stored is not None:
+            record = {k: v for k, v in record.items() if not _same(stored._mapping[k], v)}
+            if not record:
+                return Written("opportunity", stored, cid, False)
+            conn.execute(opportunities_t.update().where(opportunities_t.c.id == stored.id).values(record))
+        else:
+            conn.execute(opportunities_t.insert().values(external_id=row.external_id, **record))
+        states = _reevaluate(conn, {cid}, "opportunity", row.external_id, rules, merged["opened_at"],
+                             merged["closed_at"])
+        written = Written("opportunity", _row(conn, opportunities_t, row.external_id), cid, True, states)
+    return written  # committed; writer_transaction has told the subscribers
+
+
+# ---- invoices ----
+
+_INVOICE_COLUMNS = ("external_id", "customer_external_id", "issued_at", "due_at", "amount", "paid_at")
+
+
+def record_invoice(engine: Engine, values: dict[str, Any], *, rules: Rules = None) -> Written:
+    """Store an invoice (values: external_id, customer_external_id, issued_at, amount, due_at?, paid_at?). A new
+    invoice without due_at is due its customer's payment_terms_days after issue (30 days when it has none).
+    Retry: the same invoice again is a no-op; another customer, issue date, amount or due date under the same
+    external id is a CONFLICT (due_at left out keeps the stored one). The payment is an update by design: record
+    the invoice when issued, then again with paid_at (or use pay_invoice); paid_at left out keeps the stored
+    payment."""
+    given = {c: values.get(c) for c in _INVOICE_COLUMNS}
+    _check(_required(given, ("external_id", "customer_external_id", "issued_at", "amount")))
+    row, problems = _parse("invoices.csv", rows_.invoice_row, given, _plain)
+    _check(problems)
+    with es.writer_transaction(engine) as conn:
+        cid = _id_of(conn, customers_t, "external_id", row.customer, ("customer_external_id",), "customer")
+        facts: dict[str, Any] = {"customer_id": cid, "issued_at": row.issued_at, "amount": row.amount}
+        if row.due_at is not None:
+            facts["due_at"] = row.due_at
+        payment = {"paid_at": row.paid_at} if row.paid_at is not None else {}
+        stored = _row(conn, invoices_t, row.external_id)
+        if stored is not None:
+            differences = _named(conn, _differences(stored, facts))
+            if differences:
+                raise WriteConflict("invoice", row.external_id, differences)
+            if not _differences(stored, payment):
+                return Written("invoice", stored, cid, False)
+            conn.execute(invoices_t.update().where(invoices_t.c.id == stored.id).values(payment))
+        else:
+            terms = conn.execute(sa.select(customers_t.c.payment_terms_days).where(customers_t.c.id == cid)).scalar()
+            facts.setdefault("due_at", rows_.default_due(row.issued_at, terms))
+            conn.execute(invoices_t.insert().values(external_id=row.external_id, **facts, **payment))
+        states = _reevaluate(conn, {cid}, "invoice", row.external_id, rules, row.issued_at, row.paid_at)
+        written = Written("invoice", _row(conn, invoices_t, row.external_id), cid, True, states)
+    return written  # committed; writer_transaction has told the subscribers
+
+
+def pay_invoice(engine: Engine, external_id: str, paid_on: date, *, rules: Rules = None) -> Written:
+    """Record the day an invoice was paid in full. An update by design: paying again on the same day is a no-op,
+    on another day corrects the date. The day may not be before the invoice was issued."""
+    _check(_required({"external_id": external_id, "paid_at": paid_on}, ("external_id", "paid_at")))
+    with es.writer_transaction(engine) as conn:
+        stored = _row(conn, invoices_t, external_id)
+        if stored is None:
+            raise BadInput([FieldProblem(("external_id",), f"unknown invoice '{external_id}'")])
+        _, problems = _parse("invoices.csv", rows_.invoice_row, {
+            "external_id": external_id, "customer_external_id": "-", "issued_at": stored.issued_at,
+            "amount": stored.amount, "paid_at": paid_on}, _plain)
+        _check(problems)
+        if stored.paid_at == paid_on:
+            return Written("invoice", stored, stored.customer_id, False)
+        conn.execute(invoices_t.update().where(invoices_t.c.id == stored.id).values(paid_at=paid_on))
+        states = _reevaluate(conn, {stored.customer_id}, "invoice", external_id, rules, paid_on)
+        written = Written("invoice", _row(conn, invoices_t, external_id), stored.customer_id, True, states)
+    return written  # committed; writer_transaction has told the subscribers
+
+
 # ---- customers ----
 
 _CUSTOMER_COLUMNS = ("name", "region", "industry", "size", "owner_rep_external_id", "seasonal", "blocked_from",
-                     "created_at", "parent_external_id", "referred_by_external_id")
+                     "created_at", "parent_external_id", "referred_by_external_id", "payment_terms_days",
+                     "credit_grade", "credit_limit", "consent", "consent_at")
+_CUSTOMER_FIELDS = ("name", "region", "industry", "size", "seasonal", "blocked_from", "created_at",
+                    "payment_terms_days", "credit_grade", "credit_limit", "consent", "consent_at")  # stored as given
 
 
 def upsert_customer(engine: Engine, values: dict[str, Any], *, rules: Rules = None) -> Written:
     """Create a customer or change the fields given (values: external_id and any of name, region, industry,
     size, owner_rep_external_id, seasonal, blocked_from, created_at, parent_external_id,
-    referred_by_external_id, attributes). An update by design: a key left out keeps its stored value, a key
-    given as None clears it (name and created_at cannot be cleared); attributes merge, a None value removing
+    referred_by_external_id, payment_terms_days, credit_grade, credit_limit, consent, consent_at, attributes).
+    An update by design: a key left out keeps its stored value, a key given as None clears it (name and
+    created_at cannot be cleared; consent cleared is no consent); attributes merge, a None value removing
     that attribute. A new customer needs a name; its created_at defaults to the data's now. Giving the stored
     values again is a no-op."""
     external_id = values.get("external_id")
@@ -424,8 +586,7 @@ def upsert_customer(engine: Engine, values: dict[str, Any], *, rules: Rules = No
         stored = _row(conn, customers_t, external_id)
         if stored is None and given.get("name") is None:
             raise BadInput([FieldProblem(("name",), "a new customer needs a name")])
-        changes: dict[str, Any] = {c: getattr(row, c) for c in ("name", "region", "industry", "size", "seasonal",
-                                                                 "blocked_from", "created_at") if c in given}
+        changes: dict[str, Any] = {c: getattr(row, c) for c in _CUSTOMER_FIELDS if c in given}
         if "owner_rep_external_id" in given:
             changes["owner_rep_id"] = _id_of(conn, reps_t, "external_id", row.owner_rep, ("owner_rep_external_id",),
                                              "rep") if row.owner_rep else None

@@ -19,6 +19,7 @@ from domain import writes
 from domain.evaluation_state import WriterBusy
 from domain.models import Customer as CustomerTable
 from schema.context import ctx
+from schema.customer_records import Invoice, Opportunity, Survey
 from schema.customers import Complaint, Customer, Delivery, Interaction, Order
 from schema.errors import UserError
 from schema.permissions import IsAdmin
@@ -76,8 +77,51 @@ class InteractionInput:
     note: Optional[str] = None
 
 
+@strawberry.input
+class SurveyInput:
+    external_id: str
+    customer_external_id: str
+    answered_at: date
+    kind: str = strawberry.field(description="nps (score 0-10) or csat (score 1-5), in any letter case.")
+    score: float
+    channel: Optional[str] = None
+    comment: Optional[str] = None
+
+
+@strawberry.input(description="A deal's current state: recording it again with the same externalId updates it. "
+                              "An optional field left out keeps its stored value; given as null it is cleared.")
+class OpportunityInput:
+    external_id: str
+    customer_external_id: str = strawberry.field(description="Another customer under a stored externalId is a "
+                                                             "CONFLICT.")
+    opened_at: date
+    stage: str
+    amount: float = strawberry.field(description="0 or more.")
+    probability: float = strawberry.field(description="0 to 1.")
+    expected_close_on: Optional[date] = strawberry.UNSET
+    owner_rep_external_id: Optional[str] = strawberry.UNSET
+    closed_at: Optional[date] = strawberry.field(default=strawberry.UNSET,
+                                                 description="Closing a deal needs its outcome.")
+    outcome: Optional[str] = strawberry.field(default=strawberry.UNSET,
+                                              description="won or lost: required when closed, refused when open.")
+
+
+@strawberry.input
+class InvoiceInput:
+    external_id: str
+    customer_external_id: str
+    issued_at: date
+    amount: float = strawberry.field(description="0 or more.")
+    due_at: Optional[date] = strawberry.field(
+        default=None, description="Default: issuedAt + the customer's paymentTermsDays (30 days when it has none). "
+                                  "Left out on a stored invoice: keeps its due date.")
+    paid_at: Optional[date] = strawberry.field(
+        default=None, description="The day it was paid in full. Left out: keeps the stored payment.")
+
+
 @strawberry.input(description="Only the fields given change; a field given as null is cleared (not name or "
-                              "createdAt). attributes merge: a null value removes that attribute.")
+                              "createdAt; consent null is no consent). attributes merge: a null value removes that "
+                              "attribute.")
 class CustomerInput:
     external_id: str
     name: Optional[str] = strawberry.UNSET
@@ -91,6 +135,14 @@ class CustomerInput:
                                                   description="Default for a new customer: the data's now.")
     parent_external_id: Optional[str] = strawberry.UNSET
     referred_by_external_id: Optional[str] = strawberry.UNSET
+    payment_terms_days: Optional[int] = strawberry.field(
+        default=strawberry.UNSET, description="Days from invoice to due date (0 to 3650); new invoices use them.")
+    credit_grade: Optional[str] = strawberry.UNSET
+    credit_limit: Optional[float] = strawberry.field(default=strawberry.UNSET, description="0 or more.")
+    consent: Optional[bool] = strawberry.field(default=strawberry.UNSET,
+                                               description="Whether the customer consented to being contacted.")
+    consent_at: Optional[date] = strawberry.field(default=strawberry.UNSET,
+                                                  description="When consent was given or withdrawn.")
     attributes: Optional[JSON] = strawberry.UNSET
 
 
@@ -119,6 +171,27 @@ class RecordDeliveryResult:
 @strawberry.type
 class RecordInteractionResult:
     interaction: Interaction
+    customer: Customer
+    changed: bool
+
+
+@strawberry.type
+class RecordSurveyResult:
+    survey: Survey
+    customer: Customer
+    changed: bool
+
+
+@strawberry.type(description="The deal as stored now and its customer, re-evaluated in the same transaction.")
+class RecordOpportunityResult:
+    opportunity: Opportunity
+    customer: Customer
+    changed: bool = strawberry.field(description="False: the deal was already stored in this state.")
+
+
+@strawberry.type
+class RecordInvoiceResult:
+    invoice: Invoice
     customer: Customer
     changed: bool
 
@@ -226,6 +299,34 @@ class WriteMutations:
         return RecordInteractionResult(interaction=Interaction.from_row(done.record), customer=customer,
                                        changed=done.changed)
 
+    @strawberry.mutation(description="Record an NPS or CSAT answer (admin). A retry is a no-op; other content is a "
+                                     "CONFLICT.", permission_classes=[IsAdmin])
+    async def record_survey(self, info: Info, input: SurveyInput) -> RecordSurveyResult:
+        done, customer = await _write(info, writes.record_survey, "input", _given(input))
+        return RecordSurveyResult(survey=Survey.from_row(done.record), customer=customer, changed=done.changed)
+
+    @strawberry.mutation(description="Record a deal or its new state (admin): an upsert, since a deal moves through "
+                                     "stages and closes; the same externalId with other content updates it (the "
+                                     "last write wins), the same state again changes nothing. Another customer "
+                                     "under the externalId is a CONFLICT.", permission_classes=[IsAdmin])
+    async def record_opportunity(self, info: Info, input: OpportunityInput) -> RecordOpportunityResult:
+        done, customer = await _write(info, writes.record_opportunity, "input", _given(input))
+        return RecordOpportunityResult(opportunity=Opportunity.from_row(done.record), customer=customer,
+                                       changed=done.changed)
+
+    @strawberry.mutation(description="Record an invoice (admin). A retry is a no-op; another customer, issue date, "
+                                     "amount or due date is a CONFLICT. Recording it again with paidAt records the "
+                                     "payment (as payInvoice does).", permission_classes=[IsAdmin])
+    async def record_invoice(self, info: Info, input: InvoiceInput) -> RecordInvoiceResult:
+        done, customer = await _write(info, writes.record_invoice, "input", _given(input))
+        return RecordInvoiceResult(invoice=Invoice.from_row(done.record), customer=customer, changed=done.changed)
+
+    @strawberry.mutation(description="Set (or correct) the day an invoice was paid in full (admin); not before it "
+                                     "was issued.", permission_classes=[IsAdmin])
+    async def pay_invoice(self, info: Info, external_id: str, paid_on: date) -> RecordInvoiceResult:
+        done, customer = await _write(info, _pay, "", external_id, paid_on)
+        return RecordInvoiceResult(invoice=Invoice.from_row(done.record), customer=customer, changed=done.changed)
+
     @strawberry.mutation(description="Create a customer or change the fields given, and re-evaluate it (and the "
                                      "parent / referrer whose roll-ups it changes) at once (admin).",
                          permission_classes=[IsAdmin])
@@ -234,12 +335,16 @@ class WriteMutations:
         return UpsertCustomerResult(customer=customer, changed=done.changed)
 
 
-def _resolve(engine, external_id: str, resolved_on: date) -> writes.Written:
-    try:
-        return writes.resolve_complaint(engine, external_id, resolved_on)
-    except writes.BadInput as exc:  # the arguments are top-level: name them as the client wrote them
-        raise writes.BadInput([writes.FieldProblem((_ARGS.get(p.path[0] if p.path else None, "externalId"),),
-                                                   p.reason) for p in exc.problems]) from None
+def _top_level(write: Callable[..., writes.Written], names: dict[str, str]) -> Callable[..., writes.Written]:
+    """A write whose arguments are top-level: its problems named as the client wrote them (`names`)."""
+    def run(engine, external_id: str, on: date) -> writes.Written:
+        try:
+            return write(engine, external_id, on)
+        except writes.BadInput as exc:
+            raise writes.BadInput([writes.FieldProblem((names.get(p.path[0] if p.path else None, "externalId"),),
+                                                       p.reason) for p in exc.problems]) from None
+    return run
 
 
-_ARGS = {"external_id": "externalId", "resolved_at": "resolvedOn"}
+_resolve = _top_level(writes.resolve_complaint, {"external_id": "externalId", "resolved_at": "resolvedOn"})
+_pay = _top_level(writes.pay_invoice, {"external_id": "externalId", "paid_at": "paidOn"})
