@@ -323,3 +323,22 @@ def test_erasing_again_changes_nothing_and_the_old_id_is_gone(engine):
     assert again.customer == first.customer
     assert [r.action for r in _audits(engine)] == ["erase"]  # a no-op writes no audit row
     assert _found(engine, ["Kim Example", "kim@example.test", "K1"]) == []
+
+
+def test_the_commands_export_and_erase(engine, empty_db_url, monkeypatch, capsys):
+    from cli import main
+
+    with engine.begin() as conn:
+        conn.execute(customers_t.insert().values(external_id="K2", name="Kai Example", created_at=date(2024, 1, 1),
+                                                 attributes={"phone": "+1 555 0100"}))
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
+    assert main(["privacy", "export", "K2"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["customer"]["name"] == "Kai Example" and exported["records"]["orders"] == []
+    with pytest.raises(SystemExit):  # --by is required: the audit says who erased
+        main(["privacy", "erase", "K2"])
+    assert main(["privacy", "erase", "K2", "--by", "dpo"]) == 0
+    assert "erased-" in capsys.readouterr().out
+    assert main(["privacy", "erase", "K2", "--by", "dpo"]) == 1  # the old id is gone
+    assert [(r.action, r.done_by) for r in _audits(engine)] == [("export", "cli"), ("erase", "dpo")]
+    assert _found(engine, ["Kai Example", "+1 555 0100", "K2"]) == []

@@ -22,7 +22,9 @@ ADMIN_FIELDS = {"Query.ruleSet", "Query.ruleSetHistory", "Query.previewRules", "
                 # marking losses by hand (issue 9)
                 "Mutation.markCustomerLost", "Mutation.reactivateCustomer",
                 # comparing rule set versions (issue 10)
-                "Query.ruleSetDiff"}
+                "Query.ruleSetDiff",
+                # a customer's personal data: export and erasure (issue 11)
+                "Query.exportCustomer", "Mutation.eraseCustomer"}
 
 
 def test_every_root_field_declares_its_role(capsys):
