@@ -1,6 +1,7 @@
 """The customer page on the demo base: a lost customer's tier and status with their rules, its revenue per month
 (checked against plain SQL over its orders), its value at the last evaluations, the history of its tier and status,
-its complaints, deliveries and loss episodes; an unknown id says so."""
+its complaints, deliveries and loss episodes; satisfaction, pipeline, payments, spend by category and anniversary as
+the API gives them; an unknown id says so."""
 from __future__ import annotations
 
 import re
@@ -150,3 +151,74 @@ def test_an_unknown_id_says_not_found(browser, unknown):
     expect(page.locator("h1")).to_have_text("Customer not found")
     expect(page.get_by_role("alert")).to_contain_text(re.compile(r"No customer has the id or external id"))
     assert page.locator("#customer-page").is_hidden()
+
+
+WHOLE = """query($after: String) { customers(first: 100, after: $after) { pageInfo { endCursor hasNextPage }
+  edges { node { externalId customerSince nextAnniversary daysUntilAnniversary relationshipYears consent
+    satisfaction { answers detractors nps averageNpsScore }
+    pipeline { openCount openAmount weightedAmount stalledCount wonAmount12m }
+    payment { outstanding overdueCount creditLimit creditUtilisation averageDaysLate }
+    spendByCategory { category revenue share } } } } }"""
+
+
+def _whole_customers(server):
+    """The first few hundred demo customers with the whole-customer fields."""
+    after, found = None, []
+    for _ in range(3):
+        page = server.graphql(WHOLE, after=after)["customers"]
+        found += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    return found
+
+
+def _fact(page, section: str, field: str) -> str:
+    return page.locator(f"#{section} dd[data-field={field}]").inner_text()
+
+
+def test_satisfaction_pipeline_payments_spend_and_anniversary_as_the_api_says(browser, server):
+    customers = _whole_customers(server)
+    full = [c for c in customers if c["satisfaction"]["answers"] and c["satisfaction"]["nps"] is not None
+            and c["pipeline"]["openCount"] and c["payment"]["outstanding"] and c["payment"]["creditUtilisation"]
+            is not None and c["payment"]["averageDaysLate"] is not None and len(c["spendByCategory"]) >= 2]
+    assert full, "the demo base has a customer with surveys, open deals, unpaid invoices, a credit limit and spend"
+    c = full[0]
+    page = browser.open(f"/customers/{c['externalId']}")
+    page.wait_for_selector("body[data-ready=true]")
+
+    s = c["satisfaction"]
+    assert number(_fact(page, "satisfaction", "nps")) == pytest.approx(s["nps"], abs=0.05)
+    assert number(_fact(page, "satisfaction", "answers")) == s["answers"]
+    assert number(_fact(page, "satisfaction", "detractors")) == s["detractors"]
+    assert number(_fact(page, "satisfaction", "averageNpsScore")) == pytest.approx(s["averageNpsScore"], abs=0.05)
+    p = c["pipeline"]
+    assert number(_fact(page, "pipeline", "openCount")) == p["openCount"]
+    for field in ("openAmount", "weightedAmount", "wonAmount12m"):
+        assert number(_fact(page, "pipeline", field)) == pytest.approx(p[field], abs=0.5), field
+    pay = c["payment"]
+    assert number(_fact(page, "payments", "outstanding")) == pytest.approx(pay["outstanding"], abs=0.5)
+    assert number(_fact(page, "payments", "creditLimit")) == pytest.approx(pay["creditLimit"], abs=0.5)
+    assert _fact(page, "payments", "creditUtilisation") == f"{pay['creditUtilisation'] * 100:.1f}%"
+    assert number(_fact(page, "payments", "averageDaysLate")) == pytest.approx(pay["averageDaysLate"], abs=0.05)
+    overdue = _fact(page, "payments", "overdue")
+    assert overdue == "none" if not pay["overdueCount"] else overdue.startswith(f"{pay['overdueCount']} invoice")
+
+    spend = rows_of(page, "#spend-by-category")
+    assert [(r[0], number(r[1]), r[4]) for r in spend] == [
+        (x["category"] or "no category", pytest.approx(x["revenue"], abs=0.5), f"{x['share'] * 100:.1f}%")
+        for x in c["spendByCategory"]]
+
+    assert _fact(page, "anniversary", "customerSince") == c["customerSince"]
+    assert _fact(page, "anniversary", "nextAnniversary").startswith(c["nextAnniversary"])
+    assert number(_fact(page, "anniversary", "relationshipYears").split()[0]) == c["relationshipYears"]
+    assert _fact(page, "anniversary", "consent").startswith("yes" if c["consent"] else "no")
+    assert f"customer since {c['customerSince']}" in page.locator("#customer-facts").inner_text()
+    browser.screenshot("whole-customer")
+
+    # a customer without survey answers shows the empty state, not zeros
+    quiet = next((x for x in customers if not x["satisfaction"]["answers"]), None)
+    if quiet is not None:
+        page = browser.open(f"/customers/{quiet['externalId']}")
+        page.wait_for_selector("body[data-ready=true]")
+        expect(page.locator("#satisfaction .empty")).to_have_text("No survey answers in the last 12 months.")

@@ -1,5 +1,6 @@
-// One customer: who it is, its tier and status with the rules behind them, its revenue per month, its value at the
-// last evaluations, the history of its tier and status with causes, complaints, deliveries and loss episodes.
+// One customer: who it is, its tier and status with the rules behind them, its satisfaction, pipeline, payments,
+// spend by category, anniversary and consent, its revenue per month, its value at the last evaluations, the history
+// of its tier and status with causes, complaints, deliveries and loss episodes.
 // The path holds a global id (as the API issues) or the customer's own external id.
 import {$, ApiError, chart, clear, el, fmt, gql, loading, LOSS_HOW, lossCause, pagedTable, showError, table,
   TIER_COLOURS, whenReady} from "/static/tiergraph.js";
@@ -23,6 +24,13 @@ const COMPLAINT_FIELDS = `totalCount pageInfo { hasNextPage endCursor }
   edges { node { externalId openedAt dueAt resolvedAt category cost open overdue } }`;
 const DELIVERY_FIELDS = `totalCount pageInfo { hasNextPage endCursor }
   edges { node { externalId promisedAt deliveredAt delayReason cost late } }`;
+const WHOLE_FIELDS = `
+  consent consentAt customerSince nextAnniversary daysUntilAnniversary relationshipYears
+  satisfaction { answers detractors promoters latestScore latestKind latestAnsweredAt averageNpsScore averageCsatScore
+                 nps }
+  pipeline { openCount openAmount weightedAmount stalledCount wonAmount12m }
+  payment { termsDays creditGrade creditLimit outstanding overdueCount overdueAmount creditUtilisation averageDaysLate }
+  spendByCategory { category revenue margin orders share shareOfWallet }`;
 const CUSTOMER_FIELDS = `
   id externalId name region industry size seasonal blockedFrom createdAt
   owner { name externalId email }
@@ -34,7 +42,8 @@ const CUSTOMER_FIELDS = `
   lossHistory { lostOn how ruleLine ruleText reason reactivatedOn reactivationNote lastOrderAt tierAtLoss
                 revenueLost marginLost complaints { count overdue } deliveries { count late } }
   complaints(first: ${LIST_SIZE}) { ${COMPLAINT_FIELDS} }
-  deliveries(first: ${LIST_SIZE}) { ${DELIVERY_FIELDS} }`;
+  deliveries(first: ${LIST_SIZE}) { ${DELIVERY_FIELDS} }
+  ${WHOLE_FIELDS}`;
 
 // ---- header: who, tier and status ---------------------------------------------------------------------------------
 
@@ -53,7 +62,7 @@ function showHeader(c) {
   document.title = `${c.name} · Tiergraph`;
   $("#customer-title").textContent = c.name;
   const facts = [`external id ${c.externalId}`, `region ${fmt.label(c.region)}`,
-    c.owner ? `owner ${c.owner.name} (${c.owner.externalId})` : "no owner", `customer since ${c.createdAt}`];
+    c.owner ? `owner ${c.owner.name} (${c.owner.externalId})` : "no owner", `customer since ${c.customerSince}`];
   if (c.industry) facts.push(c.industry);
   if (c.seasonal) facts.push("seasonal");
   if (c.blockedFrom) facts.push(`blocked from ${c.blockedFrom}`);
@@ -71,7 +80,7 @@ function showHeader(c) {
     ...assignment("tier", c.tier),
     ...assignment("status", c.status, (name) => (name === "lost" ? "lost" : name === "active" ? "ok" : "")),
     el("dt", {}, "tags"),
-    el("dd", {}, c.tags.length ? c.tags.map((t) => [el("span", {class: "pill"}, t.name), " "]) : "none"));
+    el("dd", {}, c.tags.length ? c.tags.flatMap((t) => [el("span", {class: "pill"}, t.name), " "]) : "none"));
 
   const why = clear($("#why"));
   if (!c.evaluation) {
@@ -88,6 +97,100 @@ function showHeader(c) {
     c.evaluation.upcoming.length
       ? el("ul", {class: "lines", id: "upcoming"}, c.evaluation.upcoming.map((line) => el("li", {}, line)))
       : el("p", {class: "note", id: "upcoming"}, "Nothing changes by itself."));
+}
+
+// ---- satisfaction, pipeline, payments, spend, anniversary (all on the data's now) ----------------------------------
+
+// A compact list of [label, value, field]: each value's <dd> carries data-field for tests and scripts.
+function facts(id, rows) {
+  return el("dl", {class: "facts", id}, rows.flatMap(([label, value, field]) => [
+    el("dt", {}, label), el("dd", {"data-field": field}, value)]));
+}
+
+const plural = (n, one, many = `${one}s`) => `${fmt.int(n)} ${n === 1 ? one : many}`;
+
+function showSatisfaction(s) {
+  const holder = clear($("#satisfaction"));
+  if (!s.answers) {
+    holder.append(el("p", {class: "empty"}, "No survey answers in the last 12 months."));
+    return;
+  }
+  holder.append(facts("satisfaction-facts", [
+    ["NPS", s.nps === null ? "no NPS answers" : fmt.num(s.nps, 1), "nps"],
+    ["Answers", fmt.int(s.answers), "answers"],
+    ["Detractors", fmt.int(s.detractors), "detractors"],
+    ["Promoters", fmt.int(s.promoters), "promoters"],
+    ["Average NPS score", fmt.num(s.averageNpsScore, 1), "averageNpsScore"],
+    ["Average CSAT score", fmt.num(s.averageCsatScore, 1), "averageCsatScore"],
+    ["Latest", `${fmt.num(s.latestScore, 1)} ${s.latestKind.toUpperCase()} on ${s.latestAnsweredAt}`, "latest"],
+  ]), el("p", {class: "note"}, "Answers of the last 12 months; NPS = promoters % − detractors % of NPS answers."));
+}
+
+function showPipeline(p) {
+  const holder = clear($("#pipeline"));
+  if (!p.openCount && !p.stalledCount && !p.wonAmount12m) {
+    holder.append(el("p", {class: "empty"}, "No open deals and none won in the last 12 months."));
+    return;
+  }
+  holder.append(facts("pipeline-facts", [
+    ["Open deals", fmt.int(p.openCount), "openCount"],
+    ["Open amount", fmt.money(p.openAmount), "openAmount"],
+    ["Weighted", fmt.money(p.weightedAmount), "weightedAmount"],
+    ["Stalled", fmt.int(p.stalledCount), "stalledCount"],
+    ["Won in 12 months", fmt.money(p.wonAmount12m), "wonAmount12m"],
+  ]), el("p", {class: "note"}, "Weighted: amount × probability of the open deals; stalled: past the expected close."));
+}
+
+function showPayments(p) {
+  const holder = clear($("#payments"));
+  if (p.termsDays === null && p.creditGrade === null && p.creditLimit === null && !p.outstanding
+      && p.averageDaysLate === null) {
+    holder.append(el("p", {class: "empty"}, "No payment terms, credit or invoices."));
+    return;
+  }
+  holder.append(facts("payment-facts", [
+    ["Terms", p.termsDays === null ? "—" : plural(p.termsDays, "day"), "termsDays"],
+    ["Credit grade", p.creditGrade || "—", "creditGrade"],
+    ["Credit limit", fmt.money(p.creditLimit), "creditLimit"],
+    ["Outstanding", fmt.money(p.outstanding), "outstanding"],
+    ["Overdue", p.overdueCount ? [el("span", {class: "pill overdue"}, plural(p.overdueCount, "invoice")), " ",
+      fmt.money(p.overdueAmount)] : "none", "overdue"],
+    ["Credit used", fmt.pct(p.creditUtilisation), "creditUtilisation"],
+    ["Average days late", fmt.num(p.averageDaysLate, 1), "averageDaysLate"],
+  ]), el("p", {class: "note"}, "Days late: invoices of the last 12 months paid so far, on time counting 0."));
+}
+
+function showSpend(rows) {
+  const tableNode = table([
+    {label: "Category", value: (r) => r.category || "no category"},
+    {label: "Revenue", num: true, value: (r) => fmt.money(r.revenue)},
+    {label: "Margin", num: true, value: (r) => (r.margin === null ? "unknown" : fmt.money(r.margin))},
+    {label: "Orders", num: true, value: (r) => fmt.int(r.orders)},
+    {label: "Share", num: true, value: (r) => fmt.pct(r.share)},
+    {label: "Share of wallet", num: true, value: (r) => fmt.pct(r.shareOfWallet)},
+  ], rows, {caption: "Order lines of the last 12 months, the largest first; share of wallet needs the attribute " +
+    "wallet.<category>", empty: "No order lines in the last 12 months."});
+  tableNode.id = "spend-by-category";
+  clear($("#spend")).append(tableNode);
+}
+
+function showAnniversary(c) {
+  const next = c.daysUntilAnniversary === 0 ? "today" : `in ${plural(c.daysUntilAnniversary, "day")}`;
+  clear($("#anniversary")).append(facts("anniversary-facts", [
+    ["Customer since", c.customerSince, "customerSince"],
+    ["Relationship", plural(c.relationshipYears, "year"), "relationshipYears"],
+    ["Next anniversary", `${c.nextAnniversary} (${next})`, "nextAnniversary"],
+    ["Consent to contact", c.consent ? `yes${c.consentAt ? ` since ${c.consentAt}` : ""}`
+      : `no${c.consentAt ? ` (withdrawn ${c.consentAt})` : ""}`, "consent"],
+  ]));
+}
+
+function showWhole(c) {
+  showSatisfaction(c.satisfaction);
+  showPipeline(c.pipeline);
+  showPayments(c.payment);
+  showSpend(c.spendByCategory);
+  showAnniversary(c);
 }
 
 // ---- revenue per month --------------------------------------------------------------------------------------------
@@ -336,6 +439,7 @@ async function start() {
   clear($("#customer-message"));
   $("#customer-page").hidden = false;
   showHeader(c);
+  showWhole(c);
   await Promise.allSettled([showMonthlyRevenue(c.monthlyRevenue), showLists(c), loadHistory(c, data.evaluationDates)]);
 }
 
