@@ -19,7 +19,6 @@ from datetime import date
 from typing import Any, Optional
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from domain.db import connected
 from domain.models import Product

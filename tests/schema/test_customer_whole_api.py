@@ -60,10 +60,11 @@ def _build(engine):
             dict(sku="X-1", name="Misc", unit_cost=20.0, seasonal=False),  # no category
         ])
         orders = {}
-        for ext, customer, day, amount in [("O-FIRST", acme, date(2017, 12, 28), 10.0),  # ACME since 2017-12-28
-                                           ("O-X", acme, date(2025, 5, 10), 500.0), ("O-Y", acme, date(2025, 8, 10), 250.0),
-                                           ("O-Z", acme, date(2024, 1, 1), 3000.0), ("O-W", acme, date(2025, 9, 1), -50.0),
-                                           ("O-B", beta, date(2025, 11, 1), 100.0)]:
+        for ext, customer, day, amount in [
+                ("O-FIRST", acme, date(2017, 12, 28), 10.0),  # ACME since 2017-12-28
+                ("O-X", acme, date(2025, 5, 10), 500.0), ("O-Y", acme, date(2025, 8, 10), 250.0),
+                ("O-Z", acme, date(2024, 1, 1), 3000.0), ("O-W", acme, date(2025, 9, 1), -50.0),
+                ("O-B", beta, date(2025, 11, 1), 100.0)]:
             orders[ext] = _insert(conn, Order, [dict(external_id=ext, customer_id=customer, ordered_at=day,
                                                      amount=amount, line_count=1)])[0]
         line = lambda o, n, p, q, price, cost, ret=False, c=acme: dict(
@@ -185,8 +186,10 @@ def test_a_page_of_customers_keeps_each_ones_own_numbers(api):
 def test_child_lists_with_flags_on_the_data_now(api):
     c = api.data("""{ customerByExternalId(externalId: "ACME") {
         surveys(first: 2) { totalCount edges { node { externalId detractor promoter } } pageInfo { hasNextPage } }
-        opportunities { edges { node { externalId open won stalled weightedAmount wonThen: won(asOf: "2026-01-10") } } }
-        invoices { edges { node { externalId overdue paidLate daysLate outstanding late: daysLate(asOf: "2026-01-05") } } }
+        opportunities { edges { node { externalId open won stalled weightedAmount
+                                       wonThen: won(asOf: "2026-01-10") } } }
+        invoices { edges { node { externalId overdue paidLate daysLate outstanding
+                                  late: daysLate(asOf: "2026-01-05") } } }
         } }""")["customerByExternalId"]
     assert c["surveys"]["totalCount"] == 6 and c["surveys"]["pageInfo"]["hasNextPage"]
     assert [e["node"]["externalId"] for e in c["surveys"]["edges"]] == ["S6", "S4"]  # newest first
