@@ -24,7 +24,10 @@ ADMIN_FIELDS = {"Query.ruleSet", "Query.ruleSetHistory", "Query.previewRules", "
                 # comparing rule set versions (issue 10)
                 "Query.ruleSetDiff",
                 # a customer's personal data: export and erasure (issue 11)
-                "Query.exportCustomer", "Mutation.eraseCustomer"}
+                "Query.exportCustomer", "Mutation.eraseCustomer",
+                # writing surveys, deals and invoices (issue 11)
+                "Mutation.recordSurvey", "Mutation.recordOpportunity", "Mutation.recordInvoice",
+                "Mutation.payInvoice"}
 
 
 def test_every_root_field_declares_its_role(capsys):
