@@ -495,7 +495,7 @@ def cmd_privacy_erase(args, settings: Settings) -> int:
 
     try:
         done = privacy.erase_customer(_engine(settings), args.external_id, args.by)
-    except (privacy.CustomerNotFound, BadInput, WriterBusy) as exc:
+    except (privacy.CustomerNotFound, privacy.ErasedIdTaken, BadInput, WriterBusy) as exc:
         console.print(str(exc), style="red", markup=False, soft_wrap=True)
         return 1
     name = done.customer.external_id

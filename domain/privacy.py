@@ -32,7 +32,7 @@ from domain import evaluation_state as es
 from domain.models import Customer, PrivacyAudit, Product, utcnow
 from domain.writes import BadInput, FieldProblem
 
-__all__ = ["Personal", "PERSONAL_FIELDS", "NOT_PERSONAL", "CustomerNotFound", "Erased", "customer_tables",
+__all__ = ["Personal", "PERSONAL_FIELDS", "NOT_PERSONAL", "CustomerNotFound", "ErasedIdTaken", "Erased", "customer_tables",
            "export_customer", "erase_customer"]
 
 customers_t = Customer.__table__
@@ -138,6 +138,10 @@ class CustomerNotFound(LookupError):
     """No customer has the given id; nothing was written."""
 
 
+class ErasedIdTaken(Exception):
+    """Another customer already has the external id erasure would give (`erased-<n>`); nothing was written."""
+
+
 @dataclass(frozen=True)
 class Erased:
     customer: Any  # the customer's row as it is now (anonymised)
@@ -206,6 +210,10 @@ def erase_customer(engine: Engine, customer: CustomerRef, by: str) -> Erased:
         row = _customer(conn, customer)
         if row.erased_at is not None:
             return Erased(row, False, _utc(row.erased_at))
+        anonymous_id = _erased_external_id(row.id)
+        if conn.execute(sa.select(customers_t.c.id).where(customers_t.c.external_id == anonymous_id)).first():
+            raise ErasedIdTaken(f"another customer already has the external id {anonymous_id!r} that erasing "
+                                f"customer {row.external_id!r} would give it; rename that one first")
         erased = {f"{table}.{column}": _erase_column(conn, table, column, personal, row)
                   for table, columns in PERSONAL_FIELDS.items() for column, personal in columns.items()}
         now = utcnow()

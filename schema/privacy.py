@@ -1,7 +1,7 @@
 """exportCustomer / eraseCustomer (admin): privacy law's export and erasure of one customer (domain.privacy).
 
 Errors: BAD_ID (an id not issued for a customer); NOT_FOUND (no such customer: also the id an erased customer had,
-since its external id is gone); BUSY (another writer held its turn too long); UNAUTHENTICATED / FORBIDDEN from
+since its external id is gone); CONFLICT (another customer has the external id erasure would give); BUSY (another writer held its turn too long); UNAUTHENTICATED / FORBIDDEN from
 IsAdmin. Both run in a worker thread, off the event loop.
 """
 from __future__ import annotations
@@ -58,6 +58,8 @@ def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     except privacy.CustomerNotFound as exc:
         raise UserError("NOT_FOUND", str(exc)) from None
+    except privacy.ErasedIdTaken as exc:
+        raise UserError("CONFLICT", str(exc)) from None
     except WriterBusy as exc:
         raise UserError("BUSY", str(exc)) from None
 

@@ -44,7 +44,8 @@ episodes_t, audit_t = StoredLossEpisode.__table__, PrivacyAudit.__table__
 
 
 def _text_columns(table: sa.Table) -> list[str]:
-    return [c.name for c in table.c if isinstance(c.type, (sa.String, sa.JSON))]
+    """Columns holding text or JSON; sqlmodel's AutoString is a TypeDecorator over String, not a String."""
+    return [c.name for c in table.c if isinstance(getattr(c.type, "impl_instance", c.type), (sa.String, sa.JSON))]
 
 
 def test_every_text_and_json_column_is_declared_personal_or_not():
@@ -320,6 +321,14 @@ def test_erasing_again_changes_nothing_and_the_old_id_is_gone(engine):
     assert again.erased_at.replace(tzinfo=None) == first.erased_at.replace(tzinfo=None)
     assert again.customer == first.customer
     assert [r.action for r in _audits(engine)] == ["erase"]  # a no-op writes no audit row
+    with engine.begin() as conn:  # a customer that happens to have the id erasure would give another one
+        taken = conn.execute(customers_t.insert().values(external_id="K3", name="Kit", created_at=date(2024, 1, 1),
+                                                         attributes={}).returning(customers_t.c.id)).scalar_one()
+        conn.execute(customers_t.insert().values(external_id=f"erased-{taken}", name="Ed", created_at=date(2024, 1, 1),
+                                                 attributes={}))
+    with pytest.raises(privacy.ErasedIdTaken):
+        privacy.erase_customer(engine, "K3", "dpo")
+    assert [r.action for r in _audits(engine)] == ["erase"] and _found(engine, ["Kit"]) == ["customers.name: 'Kit'"]
     assert _found(engine, ["Kim Example", "kim@example.test", "K1"]) == []
 
 

@@ -98,6 +98,15 @@ def test_unknown_customers_and_foreign_ids_are_typed_errors(admin, graph_engine,
     assert _audits(graph_engine) == []
 
 
+def test_an_anonymous_id_already_taken_is_a_conflict(admin, graph_engine):
+    row = _customer(graph_engine, "C007")
+    with graph_engine.begin() as conn:
+        conn.execute(customers_t.insert().values(external_id=f"erased-{row.id}", name="Ed", created_at=row.created_at,
+                                                 attributes={}))
+    assert _error(admin(ERASE, id=gid("C007")))["code"] == "CONFLICT"
+    assert _customer(graph_engine, "C007").name == "Customer 7" and _audits(graph_engine) == []
+
+
 @pytest.mark.parametrize("query", [EXPORT, ERASE], ids=["export", "erase"])
 @pytest.mark.parametrize("server_token, header, code", [
     (TOKEN, None, "UNAUTHENTICATED"),
