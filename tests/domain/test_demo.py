@@ -6,6 +6,7 @@ tests say nothing about how the generator works inside, only what an importer (a
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -13,11 +14,17 @@ from pathlib import Path
 from statistics import median
 
 import pytest
+import sqlalchemy as sa
 
 from domain.demo import DemoSummary, generate_demo
+from domain.evaluation import run_batch
+from domain.importer import import_directory
+from domain.settings import DEFAULT_RULES
+from rules.compiler import load_rules_file
 
 UNTIL = date(2025, 11, 20)
-FILES = ("reps", "customers", "products", "orders", "complaints", "deliveries", "interactions")
+FILES = ("reps", "customers", "products", "orders", "complaints", "deliveries", "interactions", "surveys",
+         "opportunities", "invoices")
 REQUIRED = {  # README.md, "Import formats"
     "reps": {"external_id", "name"},
     "customers": {"external_id", "name"},
@@ -26,6 +33,9 @@ REQUIRED = {  # README.md, "Import formats"
     "complaints": {"external_id", "customer_external_id", "opened_at"},
     "deliveries": {"external_id", "order_external_id", "promised_at"},
     "interactions": {"external_id", "customer_external_id", "occurred_at", "kind"},
+    "surveys": {"external_id", "customer_external_id", "answered_at", "kind", "score"},
+    "opportunities": {"external_id", "customer_external_id", "opened_at", "stage", "amount", "probability"},
+    "invoices": {"external_id", "customer_external_id", "issued_at", "amount"},
 }
 
 
@@ -141,11 +151,13 @@ def test_files_have_the_import_columns_and_the_summary_counts_them(demo):
     assert (s.reps, s.customers, s.products) == tuple(len(demo.rows[n]) for n in ("reps", "customers", "products"))
     assert s.order_lines == len(demo.rows["orders"]) and s.orders == len(demo.order_day)
     assert s.return_lines == sum(true(r["is_return"]) for r in demo.rows["orders"])
-    assert (s.complaints, s.deliveries, s.interactions) == tuple(
-        len(demo.rows[n]) for n in ("complaints", "deliveries", "interactions"))
+    counted = ("complaints", "deliveries", "interactions", "surveys", "opportunities", "invoices")
+    assert tuple(getattr(s, n) for n in counted) == tuple(len(demo.rows[n]) for n in counted)
+    assert all(len(demo.rows[n]) > 0 for n in FILES)
     assert sum(s.profiles.values()) == s.customers
     for name, key in (("reps", "external_id"), ("customers", "external_id"), ("products", "sku"),
-                      ("complaints", "external_id"), ("deliveries", "external_id"), ("interactions", "external_id")):
+                      ("complaints", "external_id"), ("deliveries", "external_id"), ("interactions", "external_id"),
+                      ("surveys", "external_id"), ("opportunities", "external_id"), ("invoices", "external_id")):
         keys = [r[key] for r in demo.rows[name]]
         assert len(keys) == len(set(keys)), f"{name}.{key} must be unique"
 
@@ -479,6 +491,217 @@ def test_interactions_by_the_owner_rep_with_costs(demo):
         by_kind[r["kind"]].append(float(r["cost"]))
     assert set(by_kind) == {"call", "email", "visit", "win_back"}
     assert median(by_kind["visit"]) > median(by_kind["call"]) > median(by_kind["email"]) > 0
+
+
+# ---------- the whole customer: account columns, categories, surveys, pipeline, invoices ----------
+
+
+def _profit_12m(demo: Demo) -> dict[str, float]:
+    margin, service = demo.margin_12m(), demo.service_cost_12m()
+    return {c: margin[c] - service[c] for c in set(margin) | set(service)}
+
+
+def _top_profit(demo: Demo, share: float = 0.2) -> set[str]:
+    profit = _profit_12m(demo)
+    return set(sorted(profit, key=profit.get, reverse=True)[: int(share * len(profit))])
+
+
+def test_customers_have_terms_credit_and_consent(demo):
+    rows = demo.rows["customers"]
+    terms = defaultdict(list)
+    for r in rows:
+        terms[r["size"]].append(int(r["payment_terms_days"]))
+        assert r["credit_grade"] in {"A", "B", "C", "D"} and float(r["credit_limit"]) >= 1000
+        if true(r["consent"]):
+            assert d(r["created_at"]) <= d(r["consent_at"]) <= demo.until
+        else:
+            assert r["consent"] == "false" and not r["consent_at"]
+    assert set().union(*map(set, terms.values())) == {14, 30, 45, 60}
+    # bigger accounts get longer terms
+    means = [sum(terms[size]) / len(terms[size]) for size in ("small", "medium", "large", "enterprise")]
+    assert means == sorted(means) and means[0] < means[-1] - 20
+    assert 0.75 * len(rows) <= sum(true(r["consent"]) for r in rows) <= 0.97 * len(rows)
+    grades = Counter(r["credit_grade"] for r in rows)
+    assert grades["A"] > grades["D"] > 0
+    # the credit limit follows the business done: the top fifth by revenue has far higher limits than the rest
+    revenue = demo.revenue()
+    ranked = sorted(demo.customers, key=lambda c: revenue.get(c, 0.0), reverse=True)
+    limit = {r["external_id"]: float(r["credit_limit"]) for r in rows}
+    top, rest = ranked[: len(ranked) // 5], ranked[len(ranked) // 5:]
+    assert median(limit[c] for c in top) > 4 * median(limit[c] for c in rest)
+
+
+def test_products_have_categories_and_many_customers_buy_services(demo):
+    category = {p["sku"]: p["category"] for p in demo.rows["products"]}
+    assert set(category.values()) == {"goods", "parts", "service", "software"}
+    first = year_before(demo.until)
+    service: Counter = Counter()
+    for line in demo.rows["orders"]:
+        if category[line["sku"]] == "service" and d(line["ordered_at"]) >= first:
+            service[line["customer_external_id"]] += float(line["quantity"]) * float(line["unit_price"])
+    # sum(order_line.amount where category = "service", 12m) is above zero for many customers
+    assert sum(v > 0 for v in service.values()) >= 0.25 * len(demo.rows["customers"])
+
+
+def _detractor(r: dict[str, str]) -> bool:
+    return float(r["score"]) < (7 if r["kind"] == "nps" else 3)
+
+
+def test_surveys_answered_by_many_customers_on_both_scales(demo):
+    rows = demo.rows["surveys"]
+    customers = demo.customers
+    for r in rows:
+        score = float(r["score"])
+        assert (0 <= score <= 10) if r["kind"] == "nps" else (r["kind"] == "csat" and 1 <= score <= 5)
+        assert d(customers[r["customer_external_id"]]["created_at"]) <= d(r["answered_at"]) <= demo.until
+        assert r["channel"] in {"email", "phone", "web"}
+    kinds = Counter(r["kind"] for r in rows)
+    assert 0.05 * len(rows) <= kinds["csat"] <= 0.25 * len(rows)
+    answering = Counter(r["customer_external_id"] for r in rows)
+    assert 0.3 * len(customers) <= len(answering) <= 0.8 * len(customers)
+    assert median(answering.values()) >= 3  # a few times a year, over three years
+    comments = [r["comment"] for r in rows if r["comment"]]
+    assert 0.05 * len(rows) <= len(comments) <= 0.25 * len(rows)
+    assert any("\n" in c for c in comments)  # a quoted line break, as exported by survey tools
+    assert 0.1 * len(rows) <= sum(map(_detractor, rows)) <= 0.4 * len(rows)
+
+
+def test_survey_scores_follow_the_customers_experience(demo):
+    nps = [r for r in demo.rows["surveys"] if r["kind"] == "nps"]
+    complaints = Counter(r["customer_external_id"] for r in demo.rows["complaints"])
+    revenue = demo.revenue()
+
+    def mean_score(customers: set[str]) -> float:
+        scores = [float(r["score"]) for r in nps if r["customer_external_id"] in customers]
+        assert len(scores) >= 50
+        return sum(scores) / len(scores)
+
+    everyone = set(demo.customers)
+    calm = {c for c in everyone if complaints[c] == 0}
+    troubled = {c for c in everyone if complaints[c] >= 10}
+    whales = set(sorted(revenue, key=revenue.get, reverse=True)[: len(everyone) // 20]) & calm
+    assert mean_score(troubled) < mean_score(calm) - 2
+    assert mean_score(whales) > mean_score(everyone) + 0.5
+    # customers who stopped buying were unhappier in their last answers than before
+    stopped = set(_stopped(demo))
+    last = {c: max(demo.order_day[o] for o in os) for c, os in demo.customer_orders.items()}
+    late = [float(r["score"]) for r in nps if r["customer_external_id"] in stopped
+            and d(r["answered_at"]) > last[r["customer_external_id"]] - timedelta(days=90)]
+    early = [float(r["score"]) for r in nps if r["customer_external_id"] in stopped
+             and d(r["answered_at"]) <= last[r["customer_external_id"]] - timedelta(days=180)]
+    assert sum(late) / len(late) < sum(early) / len(early) - 0.5
+
+
+def test_some_key_customers_are_recent_detractors(demo):
+    recent = demo.until - timedelta(days=89)
+    key = _top_profit(demo)
+    unhappy = {r["customer_external_id"] for r in demo.rows["surveys"]
+               if _detractor(r) and d(r["answered_at"]) >= recent and r["customer_external_id"] in key}
+    assert 10 <= len(unhappy) <= 0.3 * len(key)
+
+
+def test_opportunities_won_lost_open_and_stalled(demo):
+    rows = demo.rows["opportunities"]
+    customers = demo.customers
+    reps = {r["external_id"]: r["region"] for r in demo.rows["reps"]}
+    outcomes: Counter = Counter()
+    stalled = []
+    for r in rows:
+        opened, closed = d(r["opened_at"]), d(r["closed_at"])
+        probability, expected = float(r["probability"]), d(r["expected_close_on"])
+        assert 0 <= probability <= 1 and float(r["amount"]) > 0 and opened <= demo.until
+        assert expected > opened
+        assert reps[r["owner_rep_external_id"]] == customers[r["customer_external_id"]]["region"]
+        if closed:
+            assert r["outcome"] in {"won", "lost"} and opened < closed <= demo.until
+            assert probability == (1.0 if r["outcome"] == "won" else 0.0)
+        else:
+            assert not r["outcome"] and 0 < probability < 1
+            if expected < demo.until:
+                stalled.append(r)
+        outcomes[r["outcome"] or "open"] += 1
+    n = len(customers)
+    assert outcomes["won"] > 0.1 * len(rows) and outcomes["lost"] > 0.1 * len(rows) and outcomes["open"] > 0
+    assert 0.02 * n <= len(stalled) < outcomes["open"]
+    owned = sum(r["owner_rep_external_id"] == customers[r["customer_external_id"]]["owner_rep_external_id"]
+                for r in rows)
+    assert 0.7 * len(rows) <= owned < len(rows)  # mostly the account's owner, sometimes a colleague
+
+
+def test_prospects_have_large_open_deals(demo):
+    prospects = set(demo.customers) - set(demo.customer_orders)
+    pipeline: Counter = Counter()
+    for r in demo.rows["opportunities"]:
+        if r["customer_external_id"] in prospects:
+            assert not r["closed_at"]
+            pipeline[r["customer_external_id"]] += float(r["amount"]) * float(r["probability"])
+    assert set(pipeline) == prospects
+    assert sum(v > 20_000 for v in pipeline.values()) >= 0.5 * len(prospects)
+
+
+def test_one_invoice_per_order_due_after_the_customers_terms(demo):
+    customers = demo.customers
+    returns = {line["order_external_id"] for line in demo.rows["orders"] if true(line["is_return"])}
+    orders: Counter = Counter()
+    for o, amount in demo.order_amount.items():
+        if o not in returns:
+            orders[(demo.order_customer[o], demo.order_day[o], round(amount, 2))] += 1
+    invoices: Counter = Counter()
+    for r in demo.rows["invoices"]:
+        issued, due = d(r["issued_at"]), d(r["due_at"])
+        assert (due - issued).days == int(customers[r["customer_external_id"]]["payment_terms_days"])
+        if r["paid_at"]:
+            assert issued <= d(r["paid_at"]) <= demo.until  # nothing paid after the end of the data
+        invoices[(r["customer_external_id"], issued, float(r["amount"]))] += 1
+    assert invoices == orders
+
+
+def _days_late(demo: Demo) -> dict[str, list[int]]:
+    """Per customer: days late of the invoices issued in the last 12 months and paid (0 when on time)."""
+    first = year_before(demo.until)
+    late = defaultdict(list)
+    for r in demo.rows["invoices"]:
+        if r["paid_at"] and d(r["issued_at"]) >= first:
+            late[r["customer_external_id"]].append(max(0, (d(r["paid_at"]) - d(r["due_at"])).days))
+    return late
+
+
+def test_invoices_mostly_paid_on_time_some_late_some_overdue_at_the_end(demo):
+    rows = demo.rows["invoices"]
+    paid = [r for r in rows if r["paid_at"]]
+    assert sum(d(r["paid_at"]) <= d(r["due_at"]) for r in paid) >= 0.7 * len(paid)
+    n = len(demo.rows["customers"])
+    late = _days_late(demo)
+    assert 0.03 * n <= sum(sum(v) / len(v) > 15 for v in late.values()) <= 0.25 * n
+    overdue = Counter(r["customer_external_id"] for r in rows if not r["paid_at"] and d(r["due_at"]) < demo.until)
+    assert 0.01 * n <= sum(k >= 2 for k in overdue.values()) <= 0.15 * n
+    # blocked accounts were blocked for not paying: their last invoices are still open
+    blocked = {c for c, r in demo.customers.items() if r["blocked_from"]}
+    assert len(blocked & set(overdue)) >= 0.8 * len(blocked)
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("small-demo")
+    generate_demo(out, seed=7, customers=600, until=UNTIL)
+    return out
+
+
+def test_the_demo_imports_whole_and_the_default_tags_fire(engine, small_demo):
+    report = import_directory(engine, small_demo)
+    assert report.ignored == [] and report.skipped == []  # every column of every file is read
+    assert {t: report.tables[t].inserted > 0 for t in ("surveys", "opportunities", "invoices")} == dict.fromkeys(
+        ("surveys", "opportunities", "invoices"), True)
+    run_batch(engine, load_rules_file(DEFAULT_RULES), UNTIL)
+    with engine.connect() as conn:
+        results = conn.execute(sa.text("SELECT tier, tags FROM customer_evaluations")).all()
+    tagged: dict[str, list[str]] = defaultdict(list)
+    for tier, tags in results:
+        for tag in json.loads(tags) if isinstance(tags, str) else tags:
+            tagged[tag].append(tier)
+    for tag in ("unhappy_key", "slow_payer", "big_pipeline"):
+        assert 0 < len(tagged[tag]) < 0.3 * len(results), tag
+    assert set(tagged["unhappy_key"]) == {"key"}  # the key tier's own condition, and a detractor lately
 
 
 # ---------- reproducibility ----------

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from rules import nodes as n
+from rules.change_days import reads
 from rules.compiler import compile_condition, compile_rules, load_rules_file
 from rules.parser import parse
 
@@ -25,7 +26,7 @@ def default():
 
 def test_default_metrics_in_dependency_order(default):
     assert [m.name for m in default.metrics] == ["revenue_12m", "margin_12m", "service_cost", "profit_12m",
-                                                  "growth_90d"]
+                                                  "growth_90d", "nps_12m", "paid_late_12m", "pipeline"]
     assert default.metric("revenue_12m").expr == agg("sum", "order", "amount", w(12, "m"))
     assert default.metric("service_cost").expr == n.Arith(
         "+", agg("sum", "interaction", "cost", w(12, "m")), agg("sum", "complaint", "cost", w(12, "m")))
@@ -68,7 +69,7 @@ def test_default_statuses_desugar_unless(default):
 
 
 def test_default_tags_desugar_percents(default):
-    hot, negative, over = default.tags
+    hot, negative, over, *_ = default.tags
     assert hot.condition == n.And(n.Compare(">", n.MetricRef("growth_90d"), n.Number(0.3)),
                                   n.Compare(">", n.MetricRef("revenue_12m"), n.Number(10000.0)))
     assert negative.condition == n.Compare("<", n.MetricRef("profit_12m"), n.Number(0.0))
@@ -76,6 +77,30 @@ def test_default_tags_desugar_percents(default):
                                        n.Arith("*", n.Number(0.5), n.MetricRef("margin_12m")))
     assert default.warnings == ()
     assert default.source.startswith("# named metrics")
+
+
+def test_default_tags_read_satisfaction_payments_and_the_pipeline(default):
+    assert [r.label for r in default.tags][3:] == ["unhappy_key", "slow_payer", "big_pipeline"]
+    unhappy, slow, pipeline = default.tags[3:]
+    # the same key customers as the key tier, with a detractor answer lately
+    assert unhappy.condition == n.And(
+        default.tiers[0].condition,
+        n.Compare(">=", agg("count", "survey", window=w(90, "d"), where=n.RecordFlag("survey", "detractor")),
+                  n.Number(1.0)))
+    assert slow.condition == n.Or(
+        n.Compare(">=", agg("count", "invoice", where=n.RecordFlag("invoice", "overdue")), n.Number(2.0)),
+        n.Compare(">", n.MetricRef("paid_late_12m"), n.Number(0.5)))
+    assert default.metric("paid_late_12m").expr == n.Arith(
+        "/", agg("count", "invoice", window=w(12, "m"), where=n.RecordFlag("invoice", "paid_late")),
+        agg("count", "invoice", window=w(12, "m"), where=n.RecordFlag("invoice", "paid")))
+    assert pipeline.condition == n.Compare(">", n.MetricRef("pipeline"), n.Number(20000.0))
+    assert default.metric("pipeline").expr == agg("sum", "opportunity", "weighted_amount",
+                                                  where=n.RecordFlag("opportunity", "open"))
+    assert default.metric("nps_12m").expr == agg("avg", "survey", "score", w(12, "m"),
+                                                 n.Compare("=", n.RecordField("survey", "kind"), n.String("nps")))
+    # none of them reads a value that changes every day (invoice days_late, days until anniversary), so a customer
+    # whose data stops changing still reaches a result that never changes by itself (rules/effective.py)
+    assert not reads(default, [r.condition for r in (*default.tiers, *default.statuses, *default.tags)]).daily
 
 
 def test_abcd_policy():
