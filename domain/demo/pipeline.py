@@ -55,7 +55,6 @@ def make_opportunities(rng: np.random.Generator, c: Customers, days: int) -> Eve
                    "probability": probability[sort], "owner": owner[sort]})
 
 
-
 def stage_names(state: np.ndarray, stage: np.ndarray) -> list[str]:
     """The stage column: an open deal's stage, or closed_won / closed_lost."""
     won, lost = cat.CLOSED_STAGES["won"], cat.CLOSED_STAGES["lost"]

@@ -19,8 +19,10 @@ import sqlalchemy as sa
 from domain.demo import DemoSummary, generate_demo
 from domain.evaluation import run_batch
 from domain.importer import import_directory
+from domain.records import load_all_records
 from domain.settings import DEFAULT_RULES
-from rules.compiler import load_rules_file
+from rules.compiler import compile_condition, load_rules_file
+from rules.to_python import evaluate_condition
 
 UNTIL = date(2025, 11, 20)
 FILES = ("reps", "customers", "products", "orders", "complaints", "deliveries", "interactions", "surveys",
@@ -692,7 +694,8 @@ def test_the_demo_imports_whole_and_the_default_tags_fire(engine, small_demo):
     assert report.ignored == [] and report.skipped == []  # every column of every file is read
     assert {t: report.tables[t].inserted > 0 for t in ("surveys", "opportunities", "invoices")} == dict.fromkeys(
         ("surveys", "opportunities", "invoices"), True)
-    run_batch(engine, load_rules_file(DEFAULT_RULES), UNTIL)
+    rules = load_rules_file(DEFAULT_RULES)
+    run_batch(engine, rules, UNTIL)
     with engine.connect() as conn:
         results = conn.execute(sa.text("SELECT tier, tags FROM customer_evaluations")).all()
     tagged: dict[str, list[str]] = defaultdict(list)
@@ -702,6 +705,11 @@ def test_the_demo_imports_whole_and_the_default_tags_fire(engine, small_demo):
     for tag in ("unhappy_key", "slow_payer", "big_pipeline"):
         assert 0 < len(tagged[tag]) < 0.3 * len(results), tag
     assert set(tagged["unhappy_key"]) == {"key"}  # the key tier's own condition, and a detractor lately
+    # the product categories arrive too: many customers bought services in the last 12 months
+    services = compile_condition('sum(order_line.amount where category = "service", 12m) > 0')
+    records = load_all_records(engine, as_of=UNTIL)
+    bought = [evaluate_condition(services, rules, r, UNTIL) for r in records.values()]
+    assert sum(b is True for b in bought) >= 0.25 * len(records)
 
 
 # ---------- reproducibility ----------
