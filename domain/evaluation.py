@@ -26,7 +26,7 @@ from domain.models import (Complaint, Customer, CustomerEvaluation, Delivery, Ev
 from domain.records import load_all_records, load_records
 from rules import nodes as n
 from rules.to_python import CustomerResult, evaluate, is_evaluated
-from rules.tree import rank_key, rank_nodes
+from rules.tree import rank_key, rank_nodes, record_sources_read
 from rules.to_sql import compile_cutoffs, compile_ruleset, without_jit
 
 CHUNK = 5000
@@ -177,7 +177,7 @@ def _timing(conn: Connection, ruleset: n.RuleSet, as_of: date, cutoffs: dict,
     out: dict[int, Mapping[str, Effective]] = {}
     for start in range(0, len(decoded), CHUNK):
         part = decoded[start:start + CHUNK]
-        records = load_all_records(conn, [d["customer_id"] for d in part], as_of)
+        records = load_all_records(conn, [d["customer_id"] for d in part], as_of, record_sources_read(ruleset))
         for d in part:
             result = CustomerResult(
                 customer_id=d["customer_id"], as_of=as_of, metrics=d["metrics"], tier=d["tier"],

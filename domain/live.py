@@ -33,13 +33,13 @@ from domain import evaluation_state as es, loss_store
 from domain.evaluation import _clean, rules_checksum
 from domain.models import Customer, CustomerScore, EvaluationRun, RuleSet as RuleSetTable, ValueRun
 from domain.records import load_all_records
-from domain.value.one_customer import OneCustomerValue, value_as_of
+from domain.value.one_customer import VALUE_SOURCES, OneCustomerValue, value_as_of
 from domain.value.scores import ROLLUP_GROUP_SQL, ROLLUP_REFERRED_SQL
 from rules import nodes as n
 from rules.compiler import compile_rules
 from rules.to_python import CustomerRecords, CustomerResult, evaluate, is_evaluated
 from rules.to_sql import compile_cutoffs
-from rules.tree import rank_key, rank_nodes
+from rules.tree import rank_key, rank_nodes, record_sources_read
 
 customers_t = Customer.__table__
 scores_t = CustomerScore.__table__
@@ -86,7 +86,7 @@ def reevaluate(conn: Connection, customer_ids: Iterable[int], as_of: date, cause
     if run is not None:  # without any value run there is no scores row to keep current (built-ins stay unknown)
         bounds = _rfm_bounds(conn, run)
         for chunk in _chunks(touched):  # every own score first: the roll-ups read the others' new revenue
-            _rescore(conn, load_all_records(conn, chunk, as_of), as_of, run, bounds)
+            _rescore(conn, load_all_records(conn, chunk, as_of, VALUE_SOURCES), as_of, run, bounds)
         _rollups(conn, touched)
     rules = rules or active_rules(conn)
     if rules is None:
@@ -94,8 +94,9 @@ def reevaluate(conn: Connection, customer_ids: Iterable[int], as_of: date, cause
     version, ruleset = rules
     cutoffs = cutoffs_in_force(conn, ruleset, as_of)
     states = []
+    sources = record_sources_read(ruleset)
     for chunk in _chunks(touched):
-        records = load_all_records(conn, chunk, as_of)
+        records = load_all_records(conn, chunk, as_of, sources)
         fresh = []
         for cid in sorted(records):
             rec = records[cid]

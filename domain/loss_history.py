@@ -150,7 +150,7 @@ def rule_episodes(rules: LossRules, open_after: date, up_to: date,
     firsts = _first_days(judged, is_lost, is_risk)
     f = firsts.c
     line = sa.case(*((f.status_index == sa.literal_column(str(i)), sa.literal_column(str(rules.line(i))))
-                     for i in rules.lost)) if rules.lost else sa.null()
+                     for i in rules.lost)) if rules.lost else sa.cast(sa.null(), sa.Integer)  # typed for UNION
     return sa.select(f.customer_id, f.lost_on, f.last_order_at, f.next_order_at, line.label("rule_line"),
                      sa.case((f.at_risk_on <= f.lost_on, f.at_risk_on)).label("at_risk_on"))
 

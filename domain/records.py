@@ -25,7 +25,8 @@ class CustomerNotFound(LookupError):
     pass
 
 
-def _load(conn: Connection, ids: Iterable[int] | None, as_of: Optional[date]) -> dict[int, CustomerRecords]:
+def _load(conn: Connection, ids: Iterable[int] | None, as_of: Optional[date],
+          sources: Iterable[str] | None = None) -> dict[int, CustomerRecords]:
     c = customers
     q = sa.select(c)
     if ids is not None:
@@ -34,7 +35,10 @@ def _load(conn: Connection, ids: Iterable[int] | None, as_of: Optional[date]) ->
     out = {row.id: CustomerRecords(customer=row) for row in conn.execute(q)}
     if not out:
         return out
+    wanted = set(TABLES) if sources is None else set(sources)
     for source, table in TABLES.items():
+        if source not in wanted:  # what the caller reads, no more: one query per source it needs
+            continue
         q = sa.select(table).order_by(table.c.customer_id, table.c.id)
         if ids is not None:
             q = q.where(table.c.customer_id.in_(ids))
@@ -69,10 +73,11 @@ def load_records(bind: Engine | Connection, customer_id: int, as_of: Optional[da
 
 
 def load_all_records(bind: Engine | Connection, ids: Iterable[int] | None = None,
-                     as_of: Optional[date] = None) -> dict[int, CustomerRecords]:
+                     as_of: Optional[date] = None, sources: Iterable[str] | None = None
+                     ) -> dict[int, CustomerRecords]:
     """Several customers at once (all of them by default), still one query per record kind; only the records
-    known on `as_of` when given."""
+    known on `as_of` when given, and only of the `sources` given (default: every source)."""
     if isinstance(bind, Engine):
         with bind.connect() as conn:
-            return _load(conn, ids, as_of)
-    return _load(bind, ids, as_of)
+            return _load(conn, ids, as_of, sources)
+    return _load(bind, ids, as_of, sources)

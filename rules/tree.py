@@ -141,6 +141,21 @@ def rank_nodes(exprs: Iterable[Any]) -> list[n.Rank]:
     return list(seen.values())
 
 
+def record_sources_read(ruleset: n.RuleSet) -> frozenset[str]:
+    """The record sources a rule set reads anywhere: a customer's other records need not be loaded to evaluate it
+    (customer since, behind `customer for` and anniversaries, reads the orders)."""
+    exprs = [m.expr for m in ruleset.metrics]
+    exprs += [r.condition for r in (*ruleset.tiers, *ruleset.statuses, *ruleset.tags) if r.condition is not None]
+    out: set[str] = set()
+    for e in exprs:
+        for node in walk(e):
+            if type(node) in (n.Aggregate, n.NoRecord, n.DaysSince):
+                out.add(node.source)
+            elif type(node) in (n.CustomerFor, n.DaysUntilAnniversary):
+                out.add("order")
+    return frozenset(out)
+
+
 def metric_deps(ruleset: n.RuleSet, exprs: Iterable[Any]) -> list[str]:
     """Names of the metrics `exprs` need, transitively, in the rule set's (dependency) order."""
     need: set[str] = set()

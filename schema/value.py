@@ -152,14 +152,14 @@ def values_now(engine, keys: list[tuple[int, date]]) -> list[CustomerValue]:
     """Scores for (customer, as_of) pairs computed on the spot. Per date asked (one per query, as a rule), the
     records known on it load in one go and the lifetime model is the one fitted as of it or earlier."""
     from domain.records import load_all_records
-    from domain.value.one_customer import value_as_of
+    from domain.value.one_customer import VALUE_SOURCES, value_as_of
 
     found: dict[tuple[int, date], CustomerValue] = {}
     for as_of in sorted({d for _, d in keys}):
         ids = sorted({cid for cid, d in keys if d == as_of})
         run = value_runs.model_run_on(engine, as_of)
         fit, run_id = (run.fit, run.id) if run is not None else (None, None)
-        records = load_all_records(engine, ids, as_of)
+        records = load_all_records(engine, ids, as_of, VALUE_SOURCES)
         for cid in ids:
             found[(cid, as_of)] = CustomerValue.from_one(value_as_of(records[cid], as_of, fit), run_id)
     return [found[k] for k in keys]

@@ -54,6 +54,10 @@ def _growth(now: float, before: float) -> Optional[float]:
     return None if before == 0 else now / before - 1
 
 
+# the record sources the value scores read (revenue and margin from orders; cost to serve from the rest)
+VALUE_SOURCES = ("order", "complaint", "delivery", "interaction")
+
+
 def value_as_of(records: CustomerRecords, as_of: date, fit: Optional[dict] = None,
                 monetary: str = "revenue") -> OneCustomerValue:
     w = score_windows(as_of)

@@ -164,3 +164,24 @@ def test_a_rebuild_killed_midway_leaves_the_store_as_it_was(demo):
     with engine.connect() as conn:
         assert not loss_store.is_current(conn, ruleset.source)
     assert assert_same(engine, ruleset) > 0
+
+
+def test_rules_without_a_lost_status_store_only_blocked_and_manual_losses(engine):
+    """No status rule says lost: the rule episodes' line is a typed NULL, so the union with the blocked and manual
+    episodes runs on PostgreSQL too (it once failed there: UNION types text and integer)."""
+    from domain.models import Customer, Order
+    from rules.compiler import compile_rules
+
+    ruleset = compile_rules("tier all otherwise\nstatus quiet if no order 90d\nstatus active otherwise\n")
+    with engine.begin() as conn:
+        conn.execute(Customer.__table__.insert(), [
+            dict(id=i, external_id=f"C{i}", name=f"C{i}", seasonal=False, created_at=date(2024, 1, 1), attributes={},
+                 blocked_from=date(2024, 6, 1) if i == 1 else None) for i in range(1, 4)])
+        conn.execute(Order.__table__.insert(), [
+            dict(external_id=f"o{i}", customer_id=i, ordered_at=date(2024, 2, i), amount=10.0, margin=2.0,
+                 line_count=1) for i in range(1, 4)])
+    stored = loss_store.prepared(engine, ruleset)
+    assert stored.stored
+    rows = _rows(engine, stored, date(1900, 1, 1), date(2030, 1, 1))
+    assert [(r[0], r[2]) for r in rows] == [(1, "BLOCKED")]
+    assert rows == _rows(engine, LossRules.of(ruleset), date(1900, 1, 1), date(2030, 1, 1))
