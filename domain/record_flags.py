@@ -237,7 +237,8 @@ class RecordValue:
     sql: Callable[[Any, ColumnElement], ColumnElement]
     python: Callable[[Any, date], float | None]
     dates: tuple[str, ...]  # the record dates it reads (it can change the day after one of them) ...
-    daily: bool = False  # ... or it can change every day
+    daily: bool = False  # ... or it can change every day,
+    settled_by: str | None = None  # ... except on records with this flag (where a `where` requires it)
 
 
 def _days_late_sql(t: Any, d: ColumnElement) -> ColumnElement:
@@ -254,7 +255,9 @@ def _days_late_py(r: Any, d: date) -> float:
 
 RECORD_VALUES: dict[tuple[str, str], RecordValue] = {
     (v.source, v.name): v for v in (
-        RecordValue("invoice", "days_late", _days_late_sql, _days_late_py, ("due_at", "paid_at"), daily=True),
+        # an unpaid invoice is one day later every day; a paid one's lateness is fixed
+        RecordValue("invoice", "days_late", _days_late_sql, _days_late_py, ("due_at", "paid_at"), daily=True,
+                    settled_by="paid"),
         RecordValue("invoice", "outstanding",
                     lambda t, d: sa.case((_paid_sql(t, d), sa.literal(0.0, sa.Float)), else_=t.c.amount),
                     lambda r, d: 0.0 if _paid_py(r, d) else r.amount, ("paid_at",)),

@@ -5,7 +5,8 @@ Evaluated on day t with what is known on t, a condition can only read, besides c
 - which records are inside each window: a record dated v is inside window w exactly on the days
   [enters(w, v), leaves(w, v)) -- both ends of a window only move forward with t (rules/windows.py);
 - record flags and derived record values (domain/record_flags.py), each of which changes only on one of its dates
-  or the day after (invoice `days_late` changes every day while an invoice is unpaid and past due: daily);
+  or the day after (invoice `days_late` changes every day while an invoice is unpaid and past due: daily, unless
+  the aggregate's `where` requires `paid`: a paid invoice's lateness changes only on its payment date);
 - `blocked`, which starts on blocked_from;
 - `days since`, which changes every day;
 - ranks and built-in scores, which this module does not see: they are held fixed (forecasts) or, where their
@@ -56,6 +57,15 @@ class Reads:
     daily: bool                            # `days since`: the value changes every day
 
 
+def _requires(where: Any, source: str, flag: str) -> bool:
+    """`where` is true only for records with `flag` (the flag, or an `and` with it on one side)."""
+    if type(where) is n.RecordFlag:
+        return where.source == source and where.name == flag
+    if type(where) is n.And:
+        return _requires(where.left, source, flag) or _requires(where.right, source, flag)
+    return False
+
+
 def reads(ruleset: n.RuleSet, conditions: Iterable[Any]) -> Reads:
     windows: dict[str, set] = {}
     flag_dates: dict[str, set[str]] = {}
@@ -70,7 +80,8 @@ def reads(ruleset: n.RuleSet, conditions: Iterable[Any]) -> Reads:
                     flag_dates.setdefault(y.source, set()).update(FLAGS[(y.source, y.name)].dates)
                 elif type(y) is n.RecordField and (derived := RECORD_VALUES.get((y.source, y.name))):
                     flag_dates.setdefault(y.source, set()).update(derived.dates)
-                    daily = daily or derived.daily
+                    settled = derived.settled_by is not None and _requires(x.where, y.source, derived.settled_by)
+                    daily = daily or (derived.daily and not settled)
         elif t is n.Flag and x.name == "blocked":
             blocked = True
         elif t in (n.CustomerFor, n.DaysUntilAnniversary):  # the relationship's age moves with every day
