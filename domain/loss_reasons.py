@@ -12,11 +12,14 @@ when the evidence before any of its losses shows it.
 Reasons, each as the share of each group that has it and the ratio lost share / retained share:
 - OVERDUE_COMPLAINTS: a complaint opened in the window, overdue on the reference day;
 - LATE_DELIVERIES: a delivery promised in the window, late on the reference day;
+- DETRACTOR_ANSWERS: a survey answered in the window that was a detractor's (NPS below 7, CSAT below 3);
+- OVERDUE_INVOICES: an invoice issued in the window, unpaid and past due on the reference day;
 - COMPLAINT_CATEGORY (per category): a complaint of that category opened in the window, overdue or not;
 - DELAY_REASON (per reason): a delivery late on the reference day with that delay reason (a reason on a
   delivery not late is no evidence of a delay).
 The ratio is null when the retained share is 0 or unknown (no retained customers). Reasons come ordered by
-ratio, highest first, nulls last.
+ratio, highest first, nulls last. OVERDUE_COMPLAINTS and LATE_DELIVERIES are always listed; the others when a
+customer of either group has them (a business without surveys or invoices sees no rows about them).
 
 One statement: the compared customers as rows (customer_id, reference day, group), records joined to them on
 customer_id within each one's window, grouped by (group, reason) counting distinct customers.
@@ -31,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from domain.loss_history import LossRules, episodes, lost_customers_on
-from domain.models import Complaint, Customer, Delivery, Order
+from domain.models import Complaint, Customer, Delivery, Invoice, Order, Survey
 from domain.record_flags import record_flag
 from rules import nodes as n
 from rules.to_sql import p_date
@@ -41,10 +44,13 @@ customers_t = Customer.__table__
 orders_t = Order.__table__
 complaints_t = Complaint.__table__
 deliveries_t = Delivery.__table__
+surveys_t = Survey.__table__
+invoices_t = Invoice.__table__
 
 OVERDUE_COMPLAINTS, LATE_DELIVERIES = "OVERDUE_COMPLAINTS", "LATE_DELIVERIES"
+DETRACTOR_ANSWERS, OVERDUE_INVOICES = "DETRACTOR_ANSWERS", "OVERDUE_INVOICES"
 COMPLAINT_CATEGORY, DELAY_REASON = "COMPLAINT_CATEGORY", "DELAY_REASON"
-KINDS = (OVERDUE_COMPLAINTS, LATE_DELIVERIES, COMPLAINT_CATEGORY, DELAY_REASON)
+KINDS = (OVERDUE_COMPLAINTS, LATE_DELIVERIES, DETRACTOR_ANSWERS, OVERDUE_INVOICES, COMPLAINT_CATEGORY, DELAY_REASON)
 LOST, RETAINED = "LOST", "RETAINED"
 GROUP_SIZE = "GROUP_SIZE"  # the statement's rows counting each group's customers
 EVIDENCE_WINDOW = n.Window(12, "m")
@@ -67,6 +73,10 @@ class Reason:
             return "overdue complaints"
         if self.kind == LATE_DELIVERIES:
             return "late deliveries"
+        if self.kind == DETRACTOR_ANSWERS:
+            return "detractor survey answers"
+        if self.kind == OVERDUE_INVOICES:
+            return "overdue invoices"
         if self.kind == COMPLAINT_CATEGORY:
             return f"complaints about {self.value}"
         return f"late deliveries because of {self.value}"
@@ -145,6 +155,9 @@ def _evidence(compared: sa.CTE) -> list[sa.Select]:
     cp, dl = complaints_t, deliveries_t
     complaint_on = sa.and_(cp.c.customer_id == s.customer_id, cp.c.opened_at >= first, cp.c.opened_at <= last)
     delivery_on = sa.and_(dl.c.customer_id == s.customer_id, dl.c.promised_at >= first, dl.c.promised_at <= last)
+    sv, iv = surveys_t, invoices_t
+    survey_on = sa.and_(sv.c.customer_id == s.customer_id, sv.c.answered_at >= first, sv.c.answered_at <= last)
+    invoice_on = sa.and_(iv.c.customer_id == s.customer_id, iv.c.issued_at >= first, iv.c.issued_at <= last)
     overdue = record_flag("complaint", "overdue").sql(cp, day)
     late = record_flag("delivery", "late").sql(dl, day)
     no_value = sa.cast(sa.null(), sa.String)
@@ -156,6 +169,8 @@ def _evidence(compared: sa.CTE) -> list[sa.Select]:
     return [
         hits(cp, complaint_on, OVERDUE_COMPLAINTS, no_value, overdue),
         hits(dl, delivery_on, LATE_DELIVERIES, no_value, late),
+        hits(sv, survey_on, DETRACTOR_ANSWERS, no_value, record_flag("survey", "detractor").sql(sv, day)),
+        hits(iv, invoice_on, OVERDUE_INVOICES, no_value, record_flag("invoice", "overdue").sql(iv, day)),
         hits(cp, complaint_on, COMPLAINT_CATEGORY, cp.c.category, cp.c.category.is_not(None)),
         hits(dl, delivery_on, DELAY_REASON, dl.c.delay_reason, late, dl.c.delay_reason.is_not(None)),
     ]

@@ -24,6 +24,10 @@ class LossReasonKind(enum.Enum):
                                                "12 months up to the reference day, overdue on that day.")
     LATE_DELIVERIES = strawberry.enum_value(reasons.LATE_DELIVERIES, description="A delivery promised in those 12 "
                                             "months, late on the reference day.")
+    DETRACTOR_ANSWERS = strawberry.enum_value(reasons.DETRACTOR_ANSWERS, description="A survey answered in those 12 "
+                                              "months by a detractor (NPS below 7, CSAT below 3).")
+    OVERDUE_INVOICES = strawberry.enum_value(reasons.OVERDUE_INVOICES, description="An invoice issued in those 12 "
+                                             "months, unpaid and past due on the reference day.")
     COMPLAINT_CATEGORY = strawberry.enum_value(reasons.COMPLAINT_CATEGORY, description="A complaint of the category "
                                                "`value` opened in those 12 months, overdue or not.")
     DELAY_REASON = strawberry.enum_value(reasons.DELAY_REASON, description="A delivery late on the reference day "
@@ -36,7 +40,7 @@ class LossReason:
                                                "billing\".")
     kind: LossReasonKind
     value: Optional[str] = strawberry.field(description="The complaint category or delay reason; null for "
-                                                        "OVERDUE_COMPLAINTS and LATE_DELIVERIES.")
+                                                        "the other kinds.")
     lost_share: Optional[float] = strawberry.field(description="lostCount / lostCustomers; null when nobody was "
                                                                "lost.")
     retained_share: Optional[float] = strawberry.field(description="retainedCount / retainedCustomers; null when "

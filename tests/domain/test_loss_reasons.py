@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from domain.loss_history import LossRules, episodes
-from domain.loss_reasons import (COMPLAINT_CATEGORY, DELAY_REASON, LATE_DELIVERIES, OVERDUE_COMPLAINTS,
-                                 loss_reasons)
-from domain.models import Complaint, Customer, Delivery, Interaction, Order, SalesRep
+from domain.loss_reasons import (COMPLAINT_CATEGORY, DELAY_REASON, DETRACTOR_ANSWERS, LATE_DELIVERIES,
+                                 OVERDUE_COMPLAINTS, OVERDUE_INVOICES, loss_reasons)
+from domain.models import Complaint, Customer, Delivery, Interaction, Invoice, Order, SalesRep, Survey
 from rules.compiler import compile_rules
 
 D = date.fromisoformat
@@ -181,3 +181,35 @@ def test_a_period_with_nobody_retained_or_lost_has_no_ratio(engine, rules):
     assert [(r.kind, r.lost_share, r.ratio) for r in got.reasons] == [(OVERDUE_COMPLAINTS, None, None),
                                                                       (LATE_DELIVERIES, None, None)]
     assert got.reasons[0].summary == "no customer was lost in the period"
+
+
+def test_detractor_answers_and_overdue_invoices_are_reasons(engine, rules):
+    """Surveys and invoices as evidence, read as of each customer's reference day (worked out by hand):
+    L1 lost 2024-04-14, L3 lost 2024-05-30; R1, R2 retained (reference day 2024-06-30)."""
+    ids = insert_people(engine, {k: v for k, v in {**LOST_PEOPLE, **RETAINED_PEOPLE}.items()
+                                 if k in ("L1", "L3", "R1", "R2")})
+    with engine.begin() as c:
+        for ext, day, kind, score in (
+                ("L1", "2024-03-01", "nps", 6.0),   # a detractor before the loss
+                ("L3", "2024-05-31", "nps", 2.0),   # the day after its loss: not evidence
+                ("L3", "2024-01-10", "csat", 3.0),  # passive
+                ("R1", "2024-06-30", "csat", 2.0),  # detractor on the reference day
+                ("R2", "2023-06-30", "nps", 0.0)):  # a day before R2's window
+            c.execute(sa.insert(Survey.__table__), {"external_id": f"S-{ext}-{day}", "customer_id": ids[ext],
+                                                    "answered_at": D(day), "kind": kind, "score": score})
+        for ext, issued, due, paid in (
+                ("L1", "2024-02-01", "2024-03-01", "2024-04-20"),  # paid after the loss: overdue on it
+                ("L3", "2024-04-01", "2024-05-30", None),          # due on the loss date: not yet overdue
+                ("R1", "2024-05-01", "2024-05-31", "2024-06-30"),  # paid on the reference day
+                ("R2", "2024-05-01", "2024-06-29", None)):         # overdue on the reference day
+            c.execute(sa.insert(Invoice.__table__), {"external_id": f"V-{ext}-{issued}", "customer_id": ids[ext],
+                                                     "issued_at": D(issued), "due_at": D(due), "amount": 10.0,
+                                                     "paid_at": D(paid) if paid else None})
+    got = loss_reasons(engine, rules, START, END)
+    assert (got.lost_customers, got.retained_customers) == (2, 2)
+    found = {r.kind: (r.lost_count, r.retained_count, r.ratio) for r in got.reasons
+             if r.kind in (DETRACTOR_ANSWERS, OVERDUE_INVOICES)}
+    # detractors: L1 of 2 lost, R1 of 2 retained; overdue invoices: L1 of 2 lost, R2 of 2 retained
+    assert found == {DETRACTOR_ANSWERS: (1, 1, 1.0), OVERDUE_INVOICES: (1, 1, 1.0)}
+    summary = next(r for r in got.reasons if r.kind == DETRACTOR_ANSWERS).summary
+    assert summary == "lost customers had detractor survey answers 1.0x as often as retained ones"
