@@ -51,6 +51,13 @@ class Product:
     name: str
     unit_cost: Optional[float]
     seasonal: bool
+    category: Optional[str] = strawberry.field(description="Read by rules over order lines and by spendByCategory.")
+
+    @classmethod
+    def from_row(cls, row: Row) -> "Product":
+        m = row._mapping
+        return cls(sku=m["sku"], name=m["name"], unit_cost=m["unit_cost"], seasonal=m["seasonal"],
+                   category=m["category"])
 
 
 @strawberry.type
@@ -67,8 +74,7 @@ class OrderLine:
         row = await ctx(info).loaders.product_by_id.load(self.product_id)
         if row is None:
             return None
-        m = row._mapping
-        return Product(sku=m["sku"], name=m["name"], unit_cost=m["unit_cost"], seasonal=m["seasonal"])
+        return Product.from_row(row)
 
 
 @strawberry.type

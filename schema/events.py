@@ -31,8 +31,9 @@ REPLAY_PAGE = 500
 @strawberry.type(description="Why a change happened.")
 class ChangeCause:
     kind: str = strawberry.field(description="NEW_DATA, TIME, RULES, CUTOFFS or MANUAL.")
-    record_kind: Optional[str] = strawberry.field(description="NEW_DATA: order, complaint, delivery, interaction "
-                                                              "or customer.")
+    record_kind: Optional[str] = strawberry.field(description="NEW_DATA: order, complaint, delivery, interaction, "
+                                                              "survey, opportunity, invoice, customer, product "
+                                                              "(its sku) or import.")
     record_external_id: Optional[str] = strawberry.field(description="NEW_DATA: the record's id in your systems.")
     rule_set_version: Optional[int] = strawberry.field(description="RULES: the version published or rolled "
                                                                    "back to.")

@@ -16,11 +16,12 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from domain import writes
+from domain.product_writes import upsert_product
 from domain.evaluation_state import WriterBusy
 from domain.models import Customer as CustomerTable
 from schema.context import ctx
 from schema.customer_records import Invoice, Opportunity, Survey
-from schema.customers import Complaint, Customer, Delivery, Interaction, Order
+from schema.customers import Complaint, Customer, Delivery, Interaction, Order, Product
 from schema.errors import UserError
 from schema.permissions import IsAdmin
 
@@ -196,6 +197,24 @@ class RecordInvoiceResult:
     changed: bool
 
 
+@strawberry.input(description="Only the fields given change; a field given as null is cleared (not name).")
+class ProductInput:
+    sku: str
+    name: Optional[str] = strawberry.field(default=strawberry.UNSET, description="Needed for a new product.")
+    unit_cost: Optional[float] = strawberry.field(
+        default=strawberry.UNSET, description="0 or more; order lines recorded later take it (stored lines keep theirs).")
+    seasonal: Optional[bool] = strawberry.UNSET
+    category: Optional[str] = strawberry.field(
+        default=strawberry.UNSET, description="Read by rules over order lines: a change re-evaluates its buyers.")
+
+
+@strawberry.type
+class UpsertProductResult:
+    product: Product
+    changed: bool
+    reevaluated: int = strawberry.field(description="Customers re-evaluated because the category changed.")
+
+
 @strawberry.type
 class UpsertCustomerResult:
     customer: Customer
@@ -227,8 +246,16 @@ def _json(v: Any) -> Any:
 
 def _run(engine, write: Callable[..., writes.Written], root: str, *args: Any, **kwargs: Any):
     """The write and the customer's row, in a worker thread; domain errors become typed client errors."""
+    done = _typed(write, root, engine, *args, **kwargs)
+    with engine.connect() as conn:
+        customer = conn.execute(sa.select(_customers).where(_customers.c.id == done.customer_id)).one()
+    return done, Customer.from_row(customer)
+
+
+def _typed(write: Callable[..., Any], root: str, *args: Any, **kwargs: Any) -> Any:
+    """The write's answer; its domain errors as typed client errors (BAD_ARGUMENT with the field, CONFLICT, BUSY)."""
     try:
-        done = write(engine, *args, **kwargs)
+        return write(*args, **kwargs)
     except writes.BadInput as exc:
         problems = [{"field": _field(p.path, root), "reason": p.reason} for p in exc.problems]
         raise UserError("BAD_ARGUMENT", f"nothing was written: {exc}", field=problems[0]["field"],
@@ -239,9 +266,6 @@ def _run(engine, write: Callable[..., writes.Written], root: str, *args: Any, **
                                      for k, (s, g) in exc.differences.items()}) from None
     except WriterBusy as exc:
         raise UserError("BUSY", str(exc)) from None
-    with engine.connect() as conn:
-        customer = conn.execute(sa.select(_customers).where(_customers.c.id == done.customer_id)).one()
-    return done, Customer.from_row(customer)
 
 
 def _given(value: Any) -> dict[str, Any]:
@@ -326,6 +350,15 @@ class WriteMutations:
     async def pay_invoice(self, info: Info, external_id: str, paid_on: date) -> RecordInvoiceResult:
         done, customer = await _write(info, _pay, "", external_id, paid_on)
         return RecordInvoiceResult(invoice=Invoice.from_row(done.record), customer=customer, changed=done.changed)
+
+    @strawberry.mutation(description="Create a product or change the fields given (admin). A category change "
+                                     "re-evaluates every customer who bought it, in the same transaction.",
+                         permission_classes=[IsAdmin])
+    async def upsert_product(self, info: Info, input: ProductInput) -> UpsertProductResult:
+        c = ctx(info)
+        done = await c.loaders.run(_typed, upsert_product, "input", c.engine, _given(input))
+        return UpsertProductResult(product=Product.from_row(done.record), changed=done.changed,
+                                   reevaluated=done.reevaluated)
 
     @strawberry.mutation(description="Create a customer or change the fields given, and re-evaluate it (and the "
                                      "parent / referrer whose roll-ups it changes) at once (admin).",

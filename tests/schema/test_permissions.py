@@ -27,7 +27,7 @@ ADMIN_FIELDS = {"Query.ruleSet", "Query.ruleSetHistory", "Query.previewRules", "
                 "Query.exportCustomer", "Mutation.eraseCustomer",
                 # writing surveys, deals and invoices (issue 11)
                 "Mutation.recordSurvey", "Mutation.recordOpportunity", "Mutation.recordInvoice",
-                "Mutation.payInvoice"}
+                "Mutation.payInvoice", "Mutation.upsertProduct"}
 
 
 def test_every_root_field_declares_its_role(capsys):
