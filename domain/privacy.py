@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from domain import evaluation_state as es
+from domain.faults import crash_point
 from domain.models import Customer, PrivacyAudit, Product, utcnow
 from domain.writes import BadInput, FieldProblem
 
@@ -223,6 +224,7 @@ def erase_customer(engine: Engine, customer: CustomerRef, by: str) -> Erased:
                 for t in customer_tables() if t is not audit_t}
         _audit(conn, row.id, ERASE, by, {"erased": erased, "kept": kept})
         anonymous = _customer(conn, row.id)
+        crash_point("write:before_commit")  # like every write: a process killed here has erased nothing
     return Erased(anonymous, True, now, erased, kept)
 
 

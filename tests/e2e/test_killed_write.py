@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from strawberry import relay
 
 from domain.db import make_engine
 from domain.models import CustomerEvaluation, Order, TierChange
@@ -105,3 +106,55 @@ def test_a_write_killed_before_its_commit_stores_nothing(base_url):
         proc.wait(timeout=60)
     orders, _changes, _rows = _snapshot(base_url)
     assert orders == before[0] + 1
+
+
+INVOICE = """mutation($input: InvoiceInput!) { recordInvoice(input: $input) { changed } }"""
+ERASE = """mutation($id: ID!) { eraseCustomer(id: $id) { changed customer { name } } }"""
+
+
+def _whole_customer(url: str, external_id: str) -> tuple:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return (conn.execute(sa.text("select count(*) from invoices")).scalar_one(),
+                    conn.execute(sa.text("select count(*) from privacy_audit")).scalar_one(),
+                    conn.execute(sa.text("select name, external_id, erased_at from customers where external_id = :e"),
+                                 {"e": external_id}).one())
+    finally:
+        engine.dispose()
+
+
+def test_an_invoice_and_an_erasure_killed_before_their_commit_change_nothing(base_url):
+    """The new write paths take the same writer transaction: a SIGKILL at its last step leaves no invoice, no
+    erased name and no audit row; after a restart the retries do it all once."""
+    engine = make_engine(base_url)
+    with engine.connect() as conn:
+        cid, customer = conn.execute(sa.text("select id, external_id from customers order by id limit 1 offset 1")).one()
+    engine.dispose()
+    invoice = {"externalId": "KILL-V1", "customerExternalId": customer, "issuedAt": date.today().isoformat(),
+               "amount": 120}
+    global_id = relay.to_base64("Customer", customer)
+    calls = [(INVOICE, {"input": invoice}), (ERASE, {"id": global_id})]
+    before, whole_before = _snapshot(base_url), _whole_customer(base_url, customer)
+    for query, variables in calls:
+        proc, http = _serve(base_url, "write:before_commit")
+        with pytest.raises(httpx.TransportError):
+            http.post("/graphql", json={"query": query, "variables": variables})
+        http.close()
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        assert _snapshot(base_url) == before and _whole_customer(base_url, customer) == whole_before
+
+    proc, http = _serve(base_url, None)
+    try:
+        for query, variables in calls:
+            body = http.post("/graphql", json={"query": query, "variables": variables}).json()
+            assert "errors" not in body, body
+            assert next(iter(body["data"].values()))["changed"] is True
+    finally:
+        http.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    invoices, audits, (name, external_id, erased_at) = _whole_customer(base_url, f"erased-{cid}")
+    assert (invoices, audits) == (whole_before[0] + 1, whole_before[1] + 1)
+    assert name.startswith("Erased customer") and erased_at is not None
+
