@@ -129,7 +129,8 @@ def test_an_invoice_and_an_erasure_killed_before_their_commit_change_nothing(bas
     erased name and no audit row; after a restart the retries do it all once."""
     engine = make_engine(base_url)
     with engine.connect() as conn:
-        cid, customer = conn.execute(sa.text("select id, external_id from customers order by id limit 1 offset 1")).one()
+        cid, customer = conn.execute(sa.text("select id, external_id from customers order by id limit 1 offset 1")
+                                     ).one()
     engine.dispose()
     invoice = {"externalId": "KILL-V1", "customerExternalId": customer, "issuedAt": date.today().isoformat(),
                "amount": 120}
