@@ -208,6 +208,10 @@ def _collate_pg(el, compiler, **kw):
 # ---------- aggregate columns ----------
 
 
+# the first order date (on or before as_of): customer since, behind `customer for` and anniversaries, reads it
+FIRST_ORDER_KEY = ("order", "first", None, None, None)
+
+
 def agg_key(node: Any) -> tuple:
     """Dedupe key of an aggregate column: NoRecord shares count(...) columns; DaysSince is max(date)."""
     t = type(node)
@@ -220,8 +224,8 @@ def agg_key(node: Any) -> tuple:
         return (node.source, "count", None, node.window, node.where)
     if t is n.DaysSince:
         return (node.source, "last", None, None, node.where)
-    if t in (n.CustomerFor, n.DaysUntilAnniversary):  # customer since reads the first order
-        return ("order", "first", None, None, None)
+    if t in (n.CustomerFor, n.DaysUntilAnniversary):
+        return FIRST_ORDER_KEY
     raise TypeError(t)
 
 
@@ -392,7 +396,7 @@ class SqlCompiler:
         blocked = sa.and_(c.c.blocked_from.is_not(None), c.c.blocked_from <= p_date(self.as_of))
         used = self.customer_fields
         cols += [c.c[name] for name in sorted(used & (CUSTOMER_STRING_FIELDS | CUSTOMER_NUMBER_FIELDS | {"attributes"}))]
-        if ("order", "first", None, None, None) in self.agg_cols:
+        if FIRST_ORDER_KEY in self.agg_cols:
             cols.append(c.c.created_at)
         if "seasonal" in used:
             cols.append(c.c.seasonal.label("flag_seasonal"))
@@ -489,16 +493,16 @@ class SqlCompiler:
         self._outside_record(node)
         return DaysBetween(p_date(self.as_of), self.cols[self.agg_cols[agg_key(node)]])
 
-    def customer_since(self) -> ColumnElement:
-        self._outside_record(n.DaysUntilAnniversary())
-        first = self.cols[self.agg_cols[("order", "first", None, None, None)]]
+    def customer_since(self, node: Any) -> ColumnElement:
+        self._outside_record(node)
+        first = self.cols[self.agg_cols[FIRST_ORDER_KEY]]
         return customer_since_sql(self.cols["created_at"], first)
 
     def num_DaysUntilAnniversary(self, node: n.DaysUntilAnniversary) -> ColumnElement:
-        return sa.cast(days_until_anniversary_sql(self.customer_since(), self.as_of), sa.Float)
+        return sa.cast(days_until_anniversary_sql(self.customer_since(node), self.as_of), sa.Float)
 
     def bool_CustomerFor(self, node: n.CustomerFor) -> ColumnElement:
-        return self.customer_since() < p_date(bounds(node.window, self.as_of).start)
+        return self.customer_since(node) < p_date(bounds(node.window, self.as_of).start)
 
     def num_Arith(self, node: n.Arith) -> ColumnElement:
         a, b = self.num(node.left), self.num(node.right)
